@@ -1,0 +1,1 @@
+"""litert's converter: frontends -> graph IR -> passes -> quantization -> writer."""

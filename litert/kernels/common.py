@@ -1,0 +1,101 @@
+"""Shared pieces of kernels: the jit decorator, fused activations, padding, broadcasting."""
+import functools
+import math
+
+import numba
+import numpy as np
+
+# Every kernel core: cached on disk, no bounds checks or Python exceptions inside (DESIGN.md
+# rule 2: division by zero follows numpy, not Python), and it releases the GIL.
+jit = functools.partial(numba.njit, cache=True, nogil=True, error_model="numpy", boundscheck=False)
+
+# ActivationFunctionType in the schema
+ACT_NONE, ACT_RELU, ACT_RELU_N1_TO_1, ACT_RELU6, ACT_TANH, ACT_SIGN_BIT = range(6)
+ACT_NAMES = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
+
+# Padding in the schema
+PADDING_SAME, PADDING_VALID = 0, 1
+
+
+def fused_activation(ctx):
+    """The op's fused activation code (0 when the op has no options)."""
+    return int(getattr(ctx.options, "fusedActivationFunction", 0) or 0)
+
+
+def float_activation_range(ctx, act=None):
+    """Clamp bounds for a float op's fused activation."""
+    act = fused_activation(ctx) if act is None else act
+    if act == ACT_NONE:
+        return -np.inf, np.inf
+    if act == ACT_RELU:
+        return 0.0, np.inf
+    if act == ACT_RELU_N1_TO_1:
+        return -1.0, 1.0
+    if act == ACT_RELU6:
+        return 0.0, 6.0
+    raise ctx.error(f"fused activation {ACT_NAMES.get(act, act)} is not supported")
+
+
+def quantized_activation_range(ctx, out, act=None):
+    """Clamp bounds in the output's quantized domain (TFLite CalculateActivationRangeQuantized)."""
+    act = fused_activation(ctx) if act is None else act
+    info = np.iinfo(out.dtype)
+    qmin, qmax = int(info.min), int(info.max)
+    scale, zp = out.scale, out.zero_point
+
+    def q(x):
+        return zp + round_half_away(x / scale)
+
+    if act == ACT_NONE:
+        return qmin, qmax
+    if act == ACT_RELU:
+        return max(qmin, q(0.0)), qmax
+    if act == ACT_RELU6:
+        return max(qmin, q(0.0)), min(qmax, q(6.0))
+    if act == ACT_RELU_N1_TO_1:
+        return max(qmin, q(-1.0)), min(qmax, q(1.0))
+    raise ctx.error(f"fused activation {ACT_NAMES.get(act, act)} is not supported")
+
+
+def round_half_away(x):
+    """std::round: halves away from zero (Python's round() rounds halves to even)."""
+    return int(math.floor(x + 0.5)) if x >= 0 else -int(math.floor(-x + 0.5))
+
+
+def conv_output_size(size, filter_size, stride, dilation, padding):
+    """Output length along one spatial axis (TFLite ComputeOutSize)."""
+    effective = (filter_size - 1) * dilation + 1
+    if padding == PADDING_SAME:
+        return (size + stride - 1) // stride
+    return (size - effective + stride) // stride if size >= effective else 0
+
+
+def conv_padding(size, filter_size, stride, dilation, out_size):
+    """Padding before the first element along one axis (TFLite ComputePaddingWithOffset: the
+    extra odd pixel goes after)."""
+    effective = (filter_size - 1) * dilation + 1
+    total = (out_size - 1) * stride + effective - size
+    return max(total // 2, 0)
+
+
+def check_padding(ctx, padding):
+    ctx.check(padding in (PADDING_SAME, PADDING_VALID), f"unknown padding type {padding}")
+
+
+def broadcast_shape(ctx, *shapes):
+    """numpy broadcasting of the given shapes, or a PrepareError naming them."""
+    try:
+        return tuple(np.broadcast_shapes(*[tuple(s) for s in shapes]))
+    except ValueError:
+        raise ctx.error("shapes " + ", ".join(str(list(s)) for s in shapes) + " do not broadcast") from None
+
+
+def broadcast_view(array, out_shape):
+    """`array` viewed with out_shape's rank and zero strides on broadcast axes (no copy)."""
+    return np.broadcast_to(array, out_shape)
+
+
+def normalize_axis(ctx, axis, rank):
+    a = int(axis)
+    ctx.check(-rank <= a < max(rank, 1), f"axis {a} is out of range for rank {rank}")
+    return a % rank if rank else 0
