@@ -10,7 +10,7 @@ import sys
 import numpy as np
 
 from .dtypes import type_name
-from .errors import ArenaTooSmallError, StateError, TensorError, UnsupportedOpError
+from .errors import ArenaTooSmallError, PrepareError, StateError, TensorError, UnsupportedOpError
 from .model import load_model
 from .planner import ALIGNMENT, align
 from .registry import lookup
@@ -115,7 +115,10 @@ class Interpreter:
             raise ArenaTooSmallError(
                 f"the model needs {total:,} bytes of arena plus {persistent:,} bytes of persistent memory "
                 f"({total + persistent:,} in all); arena_size caps it at {self._arena_cap:,}")
-        raw = np.zeros(total + ALIGNMENT, np.uint8)
+        try:
+            raw = np.zeros(total + ALIGNMENT, np.uint8)
+        except (MemoryError, ValueError) as e:
+            raise PrepareError(f"cannot allocate an arena of {total:,} bytes: {e}") from e
         start = (-raw.ctypes.data) % ALIGNMENT
         self._arena = raw[start:start + total]
         self._user_root = np.frombuffer(memoryview(self._arena), np.uint8)

@@ -10,6 +10,9 @@ from .dtypes import type_name
 from .errors import PrepareError
 
 
+MAX_TENSOR_BYTES = 1 << 40   # no tensor of a real model comes near; a garbled shape does
+
+
 class TensorSpec:
     """A tensor as prepare() sees it: current shape, dtype, quantization, constant data."""
 
@@ -108,6 +111,8 @@ class PrepareContext:
         shape = tuple(int(d) for d in shape)
         self.check(all(d >= 0 for d in shape), f"computed a negative output shape {list(shape)}")
         spec = self.outputs[i]
+        nbytes = int(np.prod(shape, dtype=np.float64)) * (spec.dtype.itemsize if spec.dtype is not None else 1)
+        self.check(nbytes <= MAX_TENSOR_BYTES, f"output {i} would need {nbytes:,} bytes (shape {list(shape)})")
         self.runtime.set_shape(spec.index, shape)
         spec.shape = shape
 

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from .errors import PrepareError
+from .errors import LitertError, PrepareError
 from .kernel_api import PrepareContext, TensorSpec
 from .planner import Block, lower_bound, plan_arena
 from .registry import lookup
@@ -93,7 +93,11 @@ class SubgraphRuntime:
                     raise PrepareError(f"subgraph {sg.index} variable tensor {t.index} ({t.name!r}) "
                                        f"has no numeric type")
                 init = t.data
-                arr = np.array(init) if init is not None else np.zeros(self.shapes[t.index], t.dtype)
+                try:
+                    arr = np.array(init) if init is not None else np.zeros(self.shapes[t.index], t.dtype)
+                except (MemoryError, ValueError) as e:
+                    raise PrepareError(f"subgraph {sg.index} variable tensor {t.index} ({t.name!r}): "
+                                       f"cannot allocate shape {list(self.shapes[t.index])}: {e}") from e
                 self.variables[t.index] = arr
                 self.values[t.index] = None
                 self.persistent_bytes += arr.nbytes
@@ -101,7 +105,12 @@ class SubgraphRuntime:
         for op in sg.operators:
             kernel = lookup(op)
             ctx = PrepareContext(self, op)
-            data = kernel.prepare(ctx)
+            try:
+                data = kernel.prepare(ctx)
+            except LitertError:
+                raise
+            except Exception as e:  # a kernel tripping over a malformed op must still name it
+                raise ctx.error(f"cannot prepare: {type(e).__name__}: {e}") from e
             self.persistent_bytes += ctx.persistent_bytes
             for spec in ctx.outputs:
                 if spec is not None and spec.dtype is None:
