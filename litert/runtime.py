@@ -60,6 +60,7 @@ class SubgraphRuntime:
         self.blocks = []
         self.arena_bytes = 0
         self.persistent_bytes = 0
+        self.profile = None         # the caller's profile list during invoke (control flow reads it)
 
     # -- used by PrepareContext ----------------------------------------------------------
     def spec(self, i):
@@ -240,6 +241,7 @@ class SubgraphRuntime:
                 child.reset_variables()
 
     def invoke(self, profile=None):
+        self.profile = profile
         if profile is None:
             for step in self.steps:
                 step.kernel.eval(step.data, step.ins, step.outs, step.scratch)
