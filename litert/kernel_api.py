@@ -16,7 +16,8 @@ MAX_TENSOR_BYTES = 1 << 40   # no tensor of a real model comes near; a garbled s
 class TensorSpec:
     """A tensor as prepare() sees it: current shape, dtype, quantization, constant data."""
 
-    __slots__ = ("index", "name", "type", "dtype", "shape", "quantization", "data", "is_variable")
+    __slots__ = ("index", "name", "type", "dtype", "shape", "quantization", "data", "is_variable",
+                 "sparsity")
 
     def __init__(self, tensor, shape, data):
         self.index = tensor.index
@@ -27,6 +28,7 @@ class TensorSpec:
         self.quantization = tensor.quantization
         self.data = data            # numpy array when the value is known at prepare time
         self.is_variable = tensor.is_variable
+        self.sparsity = tensor.sparsity  # SparsityParametersT of a sparse constant (data = stored values)
 
     @property
     def is_constant(self):

@@ -53,7 +53,8 @@ class Tensor:
     shape: tuple
     shape_signature: tuple      # -1 for unknown dimensions; == shape when the file has none
     buffer: int
-    data: np.ndarray = None     # constant data shaped like the tensor (read-only view), or None
+    data: np.ndarray = None     # constant data shaped like the tensor (read-only view), or None;
+                                # for a sparse constant: its stored values, 1-D (see DENSIFY)
     raw: np.ndarray = None      # constant bytes as stored (uint8), or None
     quantization: Quantization = None
     is_variable: bool = False
@@ -320,6 +321,7 @@ def _tensor(raw, t, index, buf, where):
             if raw_bytes.size % itemsize:
                 raise InvalidModelError(f"{where}: sparse buffer of {raw_bytes.size} bytes is not a whole "
                                         f"number of {type_name(t.type)} values")
+            data = _typed_view(raw_bytes, dtype, (raw_bytes.size // itemsize,))  # the stored values
         else:
             expect = int(np.prod(shape, dtype=np.int64)) * itemsize
             if raw_bytes.size != expect:

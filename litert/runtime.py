@@ -106,6 +106,10 @@ class SubgraphRuntime:
         for op in sg.operators:
             kernel = lookup(op)
             ctx = PrepareContext(self, op)
+            for spec in ctx.inputs:
+                if spec is not None and spec.sparsity is not None and op.name != "DENSIFY":
+                    raise ctx.error(f"input tensor {spec.index} ({spec.name!r}) is stored sparse; litert "
+                                    "reads sparse constants only through DENSIFY")
             try:
                 data = kernel.prepare(ctx)
             except LitertError:
