@@ -153,7 +153,8 @@ FUZZ = textwrap.dedent("""
     sys.path.insert(0, {root!r}); sys.path.insert(0, {tests!r})
     from test_bad_input import small_model
     from litert import Interpreter, LitertError
-    base = bytearray(small_model() if {path!r} is None else open({path!r}, 'rb').read())
+    path = {path!r}
+    base = bytearray(small_model() if path is None else open(path, 'rb').read())
     rng = np.random.default_rng({seed})
     for trial in range({trials}):
         data = bytearray(base)
