@@ -32,3 +32,7 @@ class TensorError(LitertError, ValueError):
 
 class StateError(LitertError, RuntimeError):
     """The interpreter is not in a state that allows the call (e.g. views from tensor() held)."""
+
+
+class InvokeError(LitertError, RuntimeError):
+    """invoke() failed because of the data (e.g. an index outside its tensor)."""

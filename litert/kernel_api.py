@@ -74,6 +74,7 @@ class PrepareContext:
         self.scratch_specs = []          # (shape, dtype) per slot
         self.persistent_bytes = 0
         self.subgraphs = []              # runtimes of subgraphs this op calls
+        self.output_values = {}          # output position -> value known at prepare time
 
     # -- reading the op --------------------------------------------------------------------
     def input(self, i):
@@ -117,6 +118,15 @@ class PrepareContext:
         self.check(nbytes <= MAX_TENSOR_BYTES, f"output {i} would need {nbytes:,} bytes (shape {list(shape)})")
         self.runtime.set_shape(spec.index, shape)
         spec.shape = shape
+
+    def set_output_value(self, i, value):
+        """Output i's value is known now, whatever the inputs hold at run time (e.g. SHAPE):
+        consumers see it as a constant, and an op whose outputs are all known never runs."""
+        spec = self.outputs[i]
+        value = np.array(value, dtype=spec.dtype).reshape(spec.shape)
+        value.flags.writeable = False
+        self.output_values[i] = value
+        spec.data = value
 
     def scratch(self, shape, dtype):
         """Reserve a scratch array in the arena, alive during this op only; returns its slot

@@ -264,6 +264,7 @@ def _build(raw, buf, where):
         inputs, outputs = _ints(sg.inputs), _ints(sg.outputs)
         for i in inputs:
             check_index(i, f"{wg} input", False)
+        _check_single_writer(tensors, ops, inputs, wg)
         for i in outputs:
             check_index(i, f"{wg} output", False)
         subgraphs.append(Subgraph(g, _text(sg.name), tensors, ops, inputs, outputs))
@@ -368,6 +369,24 @@ def _quantization(q, shape, where):
             raise InvalidModelError(f"{where}: quantized_dimension {qdim} is outside a rank-{rank} tensor")
     block = int(getattr(q, "blockSize", 0) or 0)
     return Quantization(scales, zps, qdim, block)
+
+
+def _check_single_writer(tensors, ops, inputs, where):
+    """Each tensor gets its value from one place: a graph input, a constant buffer, or exactly one
+    operator. Two writers would give one tensor two shapes (and a kernel a view it did not plan)."""
+    writer = {i: "a subgraph input" for i in inputs}
+    for t in tensors:
+        if t.raw is not None and not t.is_variable:
+            writer.setdefault(t.index, "constant data")
+    for op in ops:
+        for i in op.outputs:
+            if i < 0:
+                continue
+            if i in writer:
+                t = tensors[i]
+                raise InvalidModelError(f"{where} operator {op.index} ({op.name}) writes tensor {i} "
+                                        f"({t.name!r}), which already gets its value from {writer[i]}")
+            writer[i] = f"operator {op.index} ({op.name})"
 
 
 _SUBGRAPH_OPTION_FIELDS = ("condSubgraphIndex", "bodySubgraphIndex", "thenSubgraphIndex",

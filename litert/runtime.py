@@ -123,6 +123,10 @@ class SubgraphRuntime:
                                     "which litert cannot hold in memory")
             if self._can_fold(kernel, ctx):
                 self._fold(kernel, data, ctx)
+            elif ctx.output_values and len(ctx.output_values) == sum(o is not None for o in ctx.outputs):
+                for k, value in ctx.output_values.items():
+                    self.values[ctx.outputs[k].index] = value
+                    self.persistent_bytes += value.nbytes
             else:
                 self.steps.append(Step(op, kernel, data, ctx))
         self._plan()

@@ -1,0 +1,525 @@
+"""Float32 convolutions: CONV_2D (grouped too), DEPTHWISE_CONV_2D, TRANSPOSE_CONV and MediaPipe's
+custom Convolution2DTransposeBias.
+
+How they run fast:
+- CONV_2D and the transposed convolutions are GEMMs on gemm.py's register-tiled micro-kernel.
+  prepare() packs the OHWI weights once into its panel layout (per group, or per filter tap for
+  the transposed ones), the bias beside them; a GEMM with only a few output channels keeps
+  OHWI rows and runs as dot products (gemm_nk). Weights or bias known only at run time are
+  packed into scratch at every invoke; the kernels are the same.
+- CONV_2D 1x1 multiplies the input in place (all pixels in one GEMM at stride 1). Any other
+  kernel first gathers output rows' patches into scratch (im2col; zeros where the window hangs
+  over the padding), as many rows per GEMM as fit in COL_FLOATS.
+- TRANSPOSE_CONV scatters: the output starts as the bias, then for each input row and filter tap
+  one GEMM adds into the output pixels that tap reaches (output row stride = stride_w pixels).
+- DEPTHWISE_CONV_2D runs channels innermost (contiguous in input, weights and output); 3x3
+  windows inside the image take all nine taps in one pass, two output pixels at a time.
+"""
+import struct
+
+import numpy as np
+
+from ..registry import register_builtin, register_custom_op
+from .common import (PADDING_SAME, PADDING_VALID, check_padding, conv_output_size, conv_padding,
+                     float_activation_range, jit)
+from .gemm import FAST, NR, gemm, gemm_nk, pack_bias, pack_weights, panels, use_dot
+
+NO_CLAMP = (np.float32(-np.inf), np.float32(np.inf))
+
+
+# -- jitted cores ----------------------------------------------------------------------------
+@jit(fastmath=FAST)
+def conv2d_float(x, w, bias, out, col, geom, lo, hi):
+    """x [N,H,W,C] and out [N,OH,OW,O] flat; w, bias packed per group (pack_conv); col: scratch
+    for `rows` output rows of im2col patches."""
+    n_batch, h, wd, c, oh, ow, o, kh, kw, sh, sw, dh, dw, ph, pw, groups, rows, dot = geom
+    cg = c // groups
+    og = o // groups
+    kg = kh * kw * cg
+    pointwise = kh == 1 and kw == 1 and ph == 0 and pw == 0
+    if pointwise and sh == 1 and sw == 1:
+        # every pixel of the batch is one row of a single GEMM
+        for g in range(groups):
+            _gemm(dot, n_batch * h * wd, og, cg, x, g * cg, c, w[g], bias[g], out, g * og, o, lo, hi)
+        return
+    for n in range(n_batch):
+        for y0 in range(0, oh, rows):
+            y1 = min(y0 + rows, oh)
+            for g in range(groups):
+                out_off = ((n * oh + y0) * ow) * o + g * og
+                if pointwise:   # strided 1x1: rows of the input pixels it samples
+                    for y in range(y0, y1):
+                        _gemm(dot, ow, og, cg, x, ((n * h + y * sh) * wd) * c + g * cg, sw * c,
+                              w[g], bias[g], out, out_off + (y - y0) * ow * o, o, lo, hi)
+                    continue
+                for y in range(y0, y1):
+                    _im2col_row(x, col, (y - y0) * ow * kg, n, y, g * cg, cg, geom)
+                _gemm(dot, (y1 - y0) * ow, og, kg, col, 0, kg, w[g], bias[g], out, out_off, o, lo, hi)
+
+
+@jit(fastmath=FAST, inline="always")
+def _gemm(dot, m, n, k, a, a_off, lda, w, bias, out, out_off, ldo, lo, hi):
+    """gemm on weights packed in panels [panels, k, NR] (bias [panels, NR]), or gemm_nk on the
+    dot layout [1, n, k] (bias [1, n])."""
+    if dot:
+        gemm_nk(m, n, k, a, a_off, lda, w[0], bias[0], out, out_off, ldo, False, lo, hi)
+    else:
+        gemm(m, n, k, a, a_off, lda, w, bias, out, out_off, ldo, False, lo, hi)
+
+
+@jit(inline="always")
+def _im2col_row(x, col, start, n, y, c0, cg, geom):
+    """col[start + ox*K + (i*KW + j)*cg + ch] = x[n, iy, ix, c0 + ch] for output row y (K the
+    patch length), 0 where the window hangs over the padding."""
+    n_batch, h, wd, c, oh, ow, o, kh, kw, sh, sw, dh, dw, ph, pw, groups, rows, dot = geom
+    kg = kh * kw * cg
+    run = kw * cg if dw == 1 and cg == c else cg   # taps along x that are contiguous in x
+    for ox in range(ow):
+        x0 = ox * sw - pw
+        for i in range(kh):
+            iy = y * sh - ph + i * dh
+            base = start + ox * kg + i * kw * cg
+            if run > cg and 0 <= iy < h and x0 >= 0 and x0 + kw <= wd:
+                src0 = ((n * h + iy) * wd + x0) * c
+                src = x[src0:src0 + run]
+                dst = col[base:base + run]
+                for e in range(run):
+                    dst[e] = src[e]
+                continue
+            for j in range(kw):
+                ix = x0 + j * dw
+                dst = col[base + j * cg:base + (j + 1) * cg]
+                if 0 <= iy < h and 0 <= ix < wd:
+                    src0 = ((n * h + iy) * wd + ix) * c + c0
+                    src = x[src0:src0 + cg]
+                    for ch in range(cg):
+                        dst[ch] = src[ch]
+                else:
+                    for ch in range(cg):
+                        dst[ch] = 0.0
+
+
+@jit(fastmath=FAST)
+def depthwise_float(x, w, bias, out, geom, lo, hi):
+    """x [N,H,W,C], out [N,OH,OW,C*M]; w [KH*KW, C*M]. Output channel c*M + m reads input
+    channel c. 3x3 windows inside the image go two output pixels per pass over the channels,
+    all nine taps at once (the pair shares weight loads, and input loads at stride 1)."""
+    n_batch, h, wd, c, oh, ow, o, kh, kw, sh, sw, dh, dw, ph, pw, mult = geom
+    fast3x3 = kh == 3 and kw == 3 and mult == 1
+    # output columns whose window lies inside the image: 0 <= ox*sw - pw and ox*sw - pw + 2*dw < wd
+    ox_lo = min(ow, -(-pw // sw))
+    ox_hi = max(ox_lo, min(ow, (wd - 1 - 2 * dw + pw) // sw + 1))
+    for n in range(n_batch):
+        for y in range(oh):
+            iy = y * sh - ph
+            orow = out[n, y]
+            if not (fast3x3 and iy >= 0 and iy + 2 * dh < h):
+                for ox in range(ow):
+                    _depthwise_pixel(x, w, bias, orow[ox], n, iy, ox * sw - pw, geom, lo, hi)
+                continue
+            for ox in range(ox_lo):
+                _depthwise_pixel(x, w, bias, orow[ox], n, iy, ox * sw - pw, geom, lo, hi)
+            r0, r1, r2 = x[n, iy], x[n, iy + dh], x[n, iy + 2 * dh]
+            ox = ox_lo
+            while ox + 1 < ox_hi:
+                _depthwise3x3_pair(r0, r1, r2, ox * sw - pw, (ox + 1) * sw - pw, dw, w, bias,
+                                   orow[ox], orow[ox + 1], lo, hi)
+                ox += 2
+            if ox < ox_hi:   # odd one out: the pair kernel on the same pixel twice
+                _depthwise3x3_pair(r0, r1, r2, ox * sw - pw, ox * sw - pw, dw, w, bias,
+                                   orow[ox], orow[ox], lo, hi)
+            for ox in range(ox_hi, ow):
+                _depthwise_pixel(x, w, bias, orow[ox], n, iy, ox * sw - pw, geom, lo, hi)
+
+
+@jit(fastmath=FAST, inline="always")
+def _depthwise3x3_pair(r0, r1, r2, i, j, step, w, bias, acc0, acc1, lo, hi):
+    """acc0 (acc1) = clamp(bias + sum of x * w over the 3x3 window with columns i, i+step,
+    i+2*step (j, ...) of the input rows r0, r1, r2 [W, C])."""
+    a0, a1, a2 = r0[i], r0[i + step], r0[i + 2 * step]
+    b0, b1, b2 = r1[i], r1[i + step], r1[i + 2 * step]
+    c0, c1, c2 = r2[i], r2[i + step], r2[i + 2 * step]
+    d0, d1, d2 = r0[j], r0[j + step], r0[j + 2 * step]
+    e0, e1, e2 = r1[j], r1[j + step], r1[j + 2 * step]
+    f0, f1, f2 = r2[j], r2[j + step], r2[j + 2 * step]
+    w0, w1, w2, w3, w4, w5, w6, w7, w8 = w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]
+    for ch in range(acc0.shape[0]):
+        k0, k1, k2, k3, k4 = w0[ch], w1[ch], w2[ch], w3[ch], w4[ch]
+        k5, k6, k7, k8 = w5[ch], w6[ch], w7[ch], w8[ch]
+        u = (bias[ch] + a0[ch] * k0 + a1[ch] * k1 + a2[ch] * k2 + b0[ch] * k3 + b1[ch] * k4
+             + b2[ch] * k5 + c0[ch] * k6 + c1[ch] * k7 + c2[ch] * k8)
+        v = (bias[ch] + d0[ch] * k0 + d1[ch] * k1 + d2[ch] * k2 + e0[ch] * k3 + e1[ch] * k4
+             + e2[ch] * k5 + f0[ch] * k6 + f1[ch] * k7 + f2[ch] * k8)
+        acc0[ch] = min(max(u, lo), hi)
+        acc1[ch] = min(max(v, lo), hi)
+
+
+@jit(fastmath=FAST)
+def _depthwise_pixel(x, w, bias, acc, n, iy0, ix0, geom, lo, hi):
+    """Any window, any multiplier, at output pixel acc whose window starts at (iy0, ix0): taps
+    off the image are skipped."""
+    n_batch, h, wd, c, oh, ow, o, kh, kw, sh, sw, dh, dw, ph, pw, mult = geom
+    for ch in range(o):
+        acc[ch] = bias[ch]
+    for i in range(kh):
+        iy = iy0 + i * dh
+        if iy < 0 or iy >= h:
+            continue
+        for j in range(kw):
+            ix = ix0 + j * dw
+            if ix < 0 or ix >= wd:
+                continue
+            src = x[n, iy, ix]
+            wt = w[i * kw + j]
+            if mult == 1:
+                for ch in range(o):
+                    acc[ch] += src[ch] * wt[ch]
+            else:
+                for ch in range(c):
+                    v = src[ch]
+                    for m in range(mult):
+                        acc[ch * mult + m] += v * wt[ch * mult + m]
+    for ch in range(o):
+        acc[ch] = min(max(acc[ch], lo), hi)
+
+
+@jit(fastmath=FAST)
+def transpose_conv_float(x, w, bias, out, geom, lo, hi):
+    """x [N,H,W,I], out [N,OH,OW,O] flat; w, bias packed per filter tap (pack_transpose). Input
+    pixel (iy, ix) reaches output (iy*SH - PH + i, ix*SW - PW + j) through tap (i, j)."""
+    n_batch, h, wd, ci, oh, ow, o, kh, kw, sh, sw, ph, pw, dot = geom
+    per_row = bias.shape[1]
+    for p in range(n_batch * oh * ow):
+        acc = out[p * o:(p + 1) * o]
+        for ch in range(o):
+            acc[ch] = bias[ch // per_row, ch % per_row]
+    for n in range(n_batch):
+        for iy in range(h):
+            for i in range(kh):
+                y = iy * sh - ph + i
+                if y < 0 or y >= oh:
+                    continue
+                for j in range(kw):
+                    # input columns whose output column ix*SW - PW + j lands in [0, OW)
+                    ix0 = max(0, -((j - pw) // sw))
+                    ix1 = min(wd, (ow - 1 + pw - j) // sw + 1)
+                    if ix1 <= ix0:
+                        continue
+                    a_off = ((n * h + iy) * wd + ix0) * ci
+                    out_off = ((n * oh + y) * ow + ix0 * sw - pw + j) * o
+                    tap = w[i * kw + j]
+                    if dot:
+                        gemm_nk(ix1 - ix0, o, ci, x, a_off, ci, tap[0], bias[0], out, out_off,
+                                sw * o, True, NO_CLAMP[0], NO_CLAMP[1])
+                    else:
+                        gemm(ix1 - ix0, o, ci, x, a_off, ci, tap, bias, out, out_off, sw * o, True,
+                             NO_CLAMP[0], NO_CLAMP[1])
+    if lo > -np.inf or hi < np.inf:
+        for p in range(out.shape[0]):
+            out[p] = min(max(out[p], lo), hi)
+
+
+# -- prepare helpers -------------------------------------------------------------------------
+class ConvData:
+    """What eval needs: the geometry (a tuple of ints), packed weights and bias (or the scratch
+    slots to pack run-time ones into), the activation bounds."""
+
+    __slots__ = ("geom", "weights", "bias", "weights_slot", "bias_slot", "col_slot", "lo", "hi",
+                 "dot")
+
+    def __init__(self, geom, lo, hi, dot=False):
+        self.geom = tuple(int(v) for v in geom)
+        self.dot = dot   # weights in the dot layout (see pack_conv)
+        self.lo, self.hi = np.float32(lo), np.float32(hi)
+        self.weights = self.bias = None
+        self.weights_slot = self.bias_slot = self.col_slot = None
+
+
+def _float32_only(ctx, *specs):
+    for s in specs:
+        if s is not None:
+            ctx.check(s.dtype == np.float32,
+                      f"tensor {s.index} ({s.name!r}) is {s.type_name}; this kernel handles float32 "
+                      "(quantized convolutions are not implemented yet)")
+
+
+def _check_rank(ctx, spec, rank, what):
+    ctx.check(spec.rank == rank, f"{what} must have rank {rank}, got shape {list(spec.shape)}")
+
+
+def _options(ctx, kind):
+    """The op's options table, its padding checked."""
+    opts = ctx.options
+    ctx.check(opts is not None and type(opts).__name__ == kind + "T", f"has no {kind}")
+    check_padding(ctx, int(opts.padding))
+    return opts
+
+
+def _stride_dilation(ctx, opts, dilation=True):
+    sh, sw = int(opts.strideH), int(opts.strideW)
+    ctx.check(sh >= 1 and sw >= 1, f"strides must be >= 1, got {sh}x{sw}")
+    if not dilation:
+        return sh, sw
+    dh, dw = int(opts.dilationHFactor or 1), int(opts.dilationWFactor or 1)
+    ctx.check(dh >= 1 and dw >= 1, f"dilation factors must be >= 1, got {dh}x{dw}")
+    return sh, sw, dh, dw
+
+
+def _check_bias(ctx, index, channels):
+    bias = ctx.input(index)
+    if bias is not None:
+        _float32_only(ctx, bias)
+        ctx.check(bias.size == channels, f"bias has {bias.size} values for {channels} output channels")
+    return bias
+
+
+# Weights are packed in one of two layouts (gemm.use_dot picks by output channels per GEMM):
+#   panels [units, panels, K, NR], bias [units, panels, NR]  -> gemm
+#   dot    [units, 1, N, K],       bias [units, 1, N]         -> gemm_nk (OHWI rows as they are)
+# where a unit is a group (CONV_2D) or a filter tap (transposed convolutions).
+def pack_conv(w, packed, dot):
+    """OHWI w [G*Og, KH, KW, Cg] -> one GEMM operand per group."""
+    groups = packed.shape[0]
+    w2 = w.reshape(w.shape[0], -1)
+    if dot:   # OHWI rows as they are
+        np.copyto(packed.reshape(w2.shape), w2)
+        return
+    og = w.shape[0] // groups
+    for g in range(groups):
+        pack_weights(w2[g * og:(g + 1) * og], packed[g])
+
+
+def pack_transpose(w, packed, dot):
+    """OHWI w [O, KH, KW, I] -> one GEMM operand per tap: tap t multiplies by w[:, t, :]^T."""
+    taps = packed.shape[0]
+    w3 = w.reshape(w.shape[0], taps, w.shape[3])
+    if dot:
+        np.copyto(packed.reshape(taps, w.shape[0], w.shape[3]), w3.transpose(1, 0, 2))
+        return
+    for t in range(taps):
+        pack_weights(w3[:, t, :], packed[t])
+
+
+def pack_grouped_bias(bias, packed, dot):
+    """bias [G*Og] -> [G, panels, NR] or, in the dot layout, [G, 1, Og]."""
+    if dot:
+        np.copyto(packed.reshape(-1), bias)
+        return
+    og = bias.shape[0] // packed.shape[0]
+    for g in range(packed.shape[0]):
+        pack_bias(bias[g * og:(g + 1) * og], packed[g])
+
+
+def _layouts(units, n, k, bias_units):
+    """(dot?, packed weight shape, packed bias shape) for `units` GEMMs of n outputs over k."""
+    if use_dot(n):
+        return True, (units, 1, n, k), (bias_units, 1, n)
+    return False, (units, panels(n), k, NR), (bias_units, panels(n), NR)
+
+
+def _setup_packing(ctx, data, filt, pack, shapes, bias_index, channels):
+    """Pack constant weights and bias now (into persistent memory); for run-time ones reserve
+    scratch that eval packs into at every invoke."""
+    w_shape, bias_shape = shapes
+    if filt.data is not None:
+        packed = np.empty(w_shape, np.float32)
+        pack(np.array(filt.data, np.float32), packed, data.dot)
+        data.weights = ctx.persistent(packed)
+    else:
+        data.weights_slot = ctx.scratch(w_shape, np.float32)
+    bias = _check_bias(ctx, bias_index, channels)
+    if bias is None or bias.data is not None:
+        packed = np.empty(bias_shape, np.float32)
+        values = np.zeros(channels, np.float32) if bias is None else np.array(bias.data, np.float32).reshape(-1)
+        pack_grouped_bias(values, packed, data.dot)
+        data.bias = ctx.persistent(packed)
+    else:
+        data.bias_slot = ctx.scratch(bias_shape, np.float32)
+
+
+def _packed_inputs(data, ins, scratch, pack, bias_index):
+    """Packed weights and bias for this invoke: the prepared ones, or the inputs packed now."""
+    w = data.weights
+    if w is None:
+        w = scratch[data.weights_slot]
+        pack(ins[1], w, data.dot)
+    bias = data.bias
+    if bias is None:
+        bias = scratch[data.bias_slot]
+        pack_grouped_bias(ins[bias_index].reshape(-1), bias, data.dot)
+    return w, bias
+
+
+# -- CONV_2D -----------------------------------------------------------------------------------
+COL_FLOATS = 1 << 16   # im2col scratch budget (256 KB): as many output rows per GEMM as fit
+
+
+def prepare_conv2d(ctx):
+    ctx.check_inputs(2, 3)
+    x, filt, out = ctx.inputs[0], ctx.inputs[1], ctx.outputs[0]
+    ctx.check(x is not None and filt is not None, "input and filter are required")
+    _float32_only(ctx, x, filt, out)
+    _check_rank(ctx, x, 4, "input")
+    _check_rank(ctx, filt, 4, "filter (OHWI)")
+    opts = _options(ctx, "Conv2DOptions")
+    padding = int(opts.padding)
+    sh, sw, dh, dw = _stride_dilation(ctx, opts)
+    n, h, w, c = x.shape
+    o, kh, kw, cg = filt.shape
+    ctx.check(cg > 0 and c % cg == 0,
+              f"input has {c} channels, not a multiple of the filter's {cg} input channels")
+    groups = c // cg
+    ctx.check(o % groups == 0, f"{o} output channels do not split into {groups} groups")
+    oh = conv_output_size(h, kh, sh, dh, padding)
+    ow = conv_output_size(w, kw, sw, dw, padding)
+    ph = conv_padding(h, kh, sh, dh, oh)
+    pw = conv_padding(w, kw, sw, dw, ow)
+    ctx.set_output(0, (n, oh, ow, o))
+    kg = kh * kw * cg
+    rows = max(1, min(oh, COL_FLOATS // max(ow * kg, 1)))
+    dot, *shapes = _layouts(groups, o // groups, kg, groups)
+    data = ConvData((n, h, w, c, oh, ow, o, kh, kw, sh, sw, dh, dw, ph, pw, groups, rows, dot),
+                    *float_activation_range(ctx), dot)
+    _setup_packing(ctx, data, filt, pack_conv, shapes, 2, o)
+    pointwise = kh == 1 and kw == 1 and ph == 0 and pw == 0
+    data.col_slot = ctx.scratch((1 if pointwise else rows * ow * kg,), np.float32)
+    return data
+
+
+def eval_conv2d(data, ins, outs, scratch):
+    w, bias = _packed_inputs(data, ins, scratch, pack_conv, 2)
+    conv2d_float(ins[0].reshape(-1), w, bias, outs[0].reshape(-1), scratch[data.col_slot],
+                 data.geom, data.lo, data.hi)
+
+
+# -- DEPTHWISE_CONV_2D -------------------------------------------------------------------------
+def prepare_depthwise(ctx):
+    ctx.check_inputs(2, 3)
+    x, filt, out = ctx.inputs[0], ctx.inputs[1], ctx.outputs[0]
+    ctx.check(x is not None and filt is not None, "input and filter are required")
+    _float32_only(ctx, x, filt, out)
+    _check_rank(ctx, x, 4, "input")
+    _check_rank(ctx, filt, 4, "filter (1HWC)")
+    opts = _options(ctx, "DepthwiseConv2DOptions")
+    padding = int(opts.padding)
+    sh, sw, dh, dw = _stride_dilation(ctx, opts)
+    n, h, w, c = x.shape
+    one, kh, kw, o = filt.shape
+    ctx.check(one == 1, f"filter must be [1, KH, KW, C*M], got {list(filt.shape)}")
+    ctx.check(c > 0 and o % c == 0, f"filter has {o} channels, not a multiple of the input's {c}")
+    oh = conv_output_size(h, kh, sh, dh, padding)
+    ow = conv_output_size(w, kw, sw, dw, padding)
+    ph = conv_padding(h, kh, sh, dh, oh)
+    pw = conv_padding(w, kw, sw, dw, ow)
+    ctx.set_output(0, (n, oh, ow, o))
+    data = ConvData((n, h, w, c, oh, ow, o, kh, kw, sh, sw, dh, dw, ph, pw, o // c),
+                    *float_activation_range(ctx))
+    # 1HWC is already channels-innermost: the packing is a writable copy [KH*KW, C*M]
+    if filt.data is not None:
+        data.weights = ctx.persistent(np.array(filt.data, np.float32).reshape(kh * kw, o))
+    bias = _check_bias(ctx, 2, o)
+    if bias is None or bias.data is not None:
+        data.bias = ctx.persistent(np.zeros(o, np.float32) if bias is None
+                                   else np.array(bias.data, np.float32).reshape(-1))
+    return data
+
+
+def eval_depthwise(data, ins, outs, scratch):
+    w = data.weights
+    if w is None:
+        w = ins[1].reshape(ins[1].shape[1] * ins[1].shape[2], ins[1].shape[3])
+    bias = data.bias if data.bias is not None else ins[2].reshape(-1)
+    depthwise_float(ins[0], w, bias, outs[0], data.geom, data.lo, data.hi)
+
+
+# -- TRANSPOSE_CONV and Convolution2DTransposeBias ----------------------------------------------
+def _prepare_transpose(ctx, x, filt, out_hw, pads, strides, act_range, bias_index):
+    """Shared tail: x [N,H,W,I], filt OHWI; output [N, out_hw, O]; pads = (top, left)."""
+    _float32_only(ctx, x, filt, ctx.outputs[0])
+    _check_rank(ctx, x, 4, "input")
+    _check_rank(ctx, filt, 4, "weights (OHWI)")
+    n, h, w, ci = x.shape
+    o, kh, kw, fi = filt.shape
+    ctx.check(fi == ci, f"weights have {fi} input channels, the input has {ci}")
+    oh, ow = out_hw
+    ctx.set_output(0, (n, oh, ow, o))
+    dot, *shapes = _layouts(kh * kw, o, ci, 1)
+    data = ConvData((n, h, w, ci, oh, ow, o, kh, kw, strides[0], strides[1], pads[0], pads[1], dot),
+                    *act_range, dot)
+    _setup_packing(ctx, data, filt, pack_transpose, shapes, bias_index, o)
+    return data
+
+
+def _transpose_padding(out_size, filter_size, stride, padding):
+    """TFLite ComputePaddingHeightWidth applied to the output (the forward conv's input)."""
+    if padding == PADDING_SAME:
+        conv_out = (out_size + stride - 1) // stride
+    else:
+        conv_out = int((out_size + stride - filter_size) / stride)   # C division truncates
+    total = (conv_out - 1) * stride + filter_size - out_size
+    return max(total, 0) // 2
+
+
+def prepare_transpose_conv(ctx):
+    ctx.check_inputs(3, 4)
+    shape_spec, filt, x = ctx.inputs[0], ctx.inputs[1], ctx.inputs[2]
+    ctx.check(shape_spec is not None and filt is not None and x is not None,
+              "output_shape, weights and input are required")
+    ctx.check_dtype(shape_spec, np.int32)
+    shape = ctx.constant(0, "output_shape").reshape(-1)
+    ctx.check(shape.size == 4, f"output_shape must hold 4 values, got {shape.tolist()}")
+    n, oh, ow, oc = (int(v) for v in shape)
+    ctx.check(n == x.shape[0] and oc == filt.shape[0] and oh >= 0 and ow >= 0,
+              f"output_shape {shape.tolist()} does not match input batch {x.shape[0]} and "
+              f"{filt.shape[0]} output channels")
+    opts = _options(ctx, "TransposeConvOptions")
+    padding = int(opts.padding)
+    sh, sw = _stride_dilation(ctx, opts, dilation=False)
+    pads = (_transpose_padding(oh, filt.shape[1], sh, padding),
+            _transpose_padding(ow, filt.shape[2], sw, padding))
+    return _prepare_transpose(ctx, x, filt, (oh, ow), pads, (sh, sw), float_activation_range(ctx), 3)
+
+
+# TfLitePadding (the C enum MediaPipe packs into custom options) differs from the schema's Padding
+TFLITE_C_PADDING = {1: PADDING_SAME, 2: PADDING_VALID}
+
+
+def prepare_transpose_conv_bias(ctx):
+    """MediaPipe's Convolution2DTransposeBias: inputs (input, weights OHWI, bias); custom options
+    are a packed TfLiteTransposeConvParams {int32 padding (1 SAME, 2 VALID), stride_w, stride_h}.
+    Output size (mediapipe/util/tflite/operations/transpose_conv_bias.cc): stride*(in-1) + filter
+    - pad, pad = max(0, filter - (in-1) % stride - 1) for SAME (0 for VALID), pad//2 before."""
+    ctx.check_inputs(3)
+    x, filt, bias = ctx.inputs
+    ctx.check(x is not None and filt is not None and bias is not None,
+              "input, weights and bias are required")
+    raw = bytes(ctx.op.custom_options or b"")
+    ctx.check(len(raw) >= 12, f"custom options hold {len(raw)} bytes; expected a 12-byte "
+                              "TfLiteTransposeConvParams")
+    pad_code, sw, sh = struct.unpack_from("<iii", raw)
+    ctx.check(pad_code in TFLITE_C_PADDING, f"unknown padding code {pad_code}")
+    ctx.check(sh >= 1 and sw >= 1, f"strides must be >= 1, got {sh}x{sw}")
+    _check_rank(ctx, x, 4, "input")
+    _check_rank(ctx, filt, 4, "weights (OHWI)")
+    _, h, w, _ = x.shape
+    _, kh, kw, _ = filt.shape
+    same = TFLITE_C_PADDING[pad_code] == PADDING_SAME
+    pad_h = max(0, kh - (h - 1) % sh - 1) if same else 0
+    pad_w = max(0, kw - (w - 1) % sw - 1) if same else 0
+    out_hw = (sh * (h - 1) + kh - pad_h, sw * (w - 1) + kw - pad_w)
+    return _prepare_transpose(ctx, x, filt, out_hw, (pad_h // 2, pad_w // 2), (sh, sw),
+                              NO_CLAMP, 2)
+
+
+def make_eval_transpose(input_index, bias_index):
+    def eval_transpose(data, ins, outs, scratch):
+        w, bias = _packed_inputs(data, ins, scratch, pack_transpose, bias_index)
+        transpose_conv_float(ins[input_index].reshape(-1), w, bias[0], outs[0].reshape(-1),
+                             data.geom, data.lo, data.hi)
+    return eval_transpose
+
+
+register_builtin("CONV_2D", prepare_conv2d, eval_conv2d)
+register_builtin("DEPTHWISE_CONV_2D", prepare_depthwise, eval_depthwise)
+register_builtin("TRANSPOSE_CONV", prepare_transpose_conv, make_eval_transpose(2, 3))
+register_custom_op("Convolution2DTransposeBias", prepare_transpose_conv_bias, make_eval_transpose(0, 2))
