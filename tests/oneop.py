@@ -52,8 +52,14 @@ def assert_same(model, inputs, atol=1e-5, rtol=1e-5, resolver="BUILTIN_REF"):
         if w.dtype.kind in "iub":
             np.testing.assert_array_equal(g, w)
         else:
-            scale = max(float(np.max(np.abs(w))) if w.size else 0.0, 1.0)
-            np.testing.assert_allclose(g, w, atol=atol * scale, rtol=rtol)
+            # NaN and infinities must sit where the official puts them; the tolerance scales with
+            # the largest finite magnitude (an infinity must not make every value "close")
+            np.testing.assert_array_equal(np.isnan(g), np.isnan(w), "NaN positions differ")
+            np.testing.assert_array_equal(np.isposinf(g), np.isposinf(w), "+inf positions differ")
+            np.testing.assert_array_equal(np.isneginf(g), np.isneginf(w), "-inf positions differ")
+            finite = np.isfinite(w)
+            scale = max(float(np.max(np.abs(w[finite]))) if finite.any() else 0.0, 1.0)
+            np.testing.assert_allclose(g[finite], w[finite], atol=atol * scale, rtol=rtol)
     return got
 
 

@@ -37,6 +37,8 @@ CONV_CASES = [
     ((1, 13, 12, 2), (3, 3, 2, 2), (1, 2), (2, 3), VALID, RELU, False),
     ((1, 6, 6, 7), (10, 3, 3, 7), (3, 3), (1, 1), VALID, NONE, True),
     ((1, 5, 5, 33), (17, 2, 2, 33), (1, 1), (1, 1), SAME, NONE, True),       # k % 4 != 0
+    ((1, 40, 40, 16), (8, 3, 3, 16), (1, 1), (1, 1), SAME, RELU, True),     # im2col in 4 chunks of rows
+    ((1, 34, 34, 256), (9, 1, 1, 256), (2, 2), (1, 1), VALID, NONE, True),  # strided 1x1, chunks
 ]
 
 
@@ -66,6 +68,7 @@ def test_conv2d(case):
     ((1, 7, 9, 6), (9, 3, 3, 2), 1, SAME),     # 3 groups, 3x3
     ((2, 8, 8, 4), (4, 3, 3, 1), 2, VALID),    # channel-wise through CONV_2D
     ((1, 5, 6, 8), (40, 3, 3, 4), 1, SAME),    # 2 groups of 20 outputs (GEMM panels)
+    ((1, 7, 7, 8), (24, 1, 1, 4), 2, VALID),   # strided pointwise, 2 groups
 ], ids=str)
 def test_conv2d_grouped(case):
     xs, fs, stride, padding = case
