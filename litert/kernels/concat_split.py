@@ -23,15 +23,16 @@ def _outer_inner(shape, axis):
 
 
 @jit
-def requantize_uint8(src, dst, scale, bias, out_zp):
+def requantize_uint8(src, dst, start, scale, bias, out_zp):
     """ConcatenationWithScaling: round(x * scale + bias) + zp, in float32 as TFLite, half away
-    from zero, clamped to uint8. src, dst: 2-D [outer, run]."""
+    from zero, clamped to uint8. src: 2-D [outer, run]; dst: the whole [outer, total] output,
+    written at columns start..start+run."""
     for i in range(src.shape[0]):
         for j in range(src.shape[1]):
             v = np.float64(np.float32(src[i, j]) * scale + bias)
             r = np.floor(v + 0.5) if v >= 0 else -np.floor(0.5 - v)
             q = np.int32(r) + out_zp
-            dst[i, j] = min(max(q, 0), 255)
+            dst[i, start + j] = min(max(q, 0), 255)
 
 
 @jit
@@ -97,11 +98,10 @@ def eval_concatenation(data, ins, outs, scratch):
     dst = outs[0].reshape(outer, sum(runs))
     start = 0
     for x, run, rq in zip(ins, runs, requant):
-        part = dst[:, start:start + run]
         if rq is None:
-            np.copyto(part, x.reshape(outer, run))
+            np.copyto(dst[:, start:start + run], x.reshape(outer, run))
         else:
-            requantize_uint8(x.reshape(outer, run), part, *rq)
+            requantize_uint8(x.reshape(outer, run), dst, start, *rq)
         start += run
     if clamp is not None:
         clamp_float(outs[0].reshape(-1), *clamp)
