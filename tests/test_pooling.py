@@ -78,3 +78,172 @@ def test_pool_rejects_bad_options():
     model = one_op_model("AVERAGE_POOL_2D", [("input", (4, 4, 1), np.float32)], [((3, 3, 1), np.float32)], opts)
     with pytest.raises(PrepareError, match="4-D"):
         run_litert(model, [np.zeros((4, 4, 1), np.float32)])
+
+
+# -- quantized: int8, uint8, int16 (16x8), bit exact with the reference kernels ----------------
+QUANT = {np.int8: ([0.05], [-3]), np.uint8: ([0.05], [130]), np.int16: ([0.001], [0])}
+
+
+def qpool_model(op, shape, filt, stride, padding, dtype, quant=None, act=0):
+    fh, fw = filt
+    sh, sw = stride
+    quant = QUANT[dtype] if quant is None else quant
+    out = (shape[0], out_size(shape[1], fh, sh, padding), out_size(shape[2], fw, sw, padding), shape[3])
+    opts = options("Pool2DOptions", padding=padding, strideH=sh, strideW=sw, filterHeight=fh,
+                   filterWidth=fw, fusedActivationFunction=act)
+    return one_op_model(op, [("input", shape, dtype, quant)], [(out, dtype, quant)], opts)
+
+
+def qsample(shape, dtype, seed=0):
+    info = np.iinfo(dtype)
+    return np.random.default_rng(seed).integers(info.min, int(info.max) + 1, shape).astype(dtype)
+
+
+Q_CASES = CASES + [
+    ((1, 6, 7, 3), (1, 1), (1, 1), VALID),     # filter 1x1: a copy
+    ((1, 6, 7, 3), (1, 1), (2, 3), SAME),      # 1x1 with strides: a subsample
+    ((1, 5, 5, 4), (7, 7), (1, 1), SAME),      # filter bigger than the input: counts 16..25
+    ((2, 9, 9, 3), (9, 9), (1, 1), VALID),     # one 81-element window
+    ((1, 20, 17, 2), (15, 15), (4, 3), SAME),  # big filter, uneven strides
+]
+
+
+@pytest.mark.parametrize("op", ["AVERAGE_POOL_2D", "MAX_POOL_2D"])
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16], ids=lambda d: d.__name__)
+@pytest.mark.parametrize("shape,filt,stride,padding", Q_CASES, ids=str)
+def test_pool_quantized(op, dtype, shape, filt, stride, padding):
+    x = qsample(shape, dtype)
+    assert_same(qpool_model(op, shape, filt, stride, padding, dtype), [x])
+
+
+@pytest.mark.parametrize("op", ["AVERAGE_POOL_2D", "MAX_POOL_2D"])
+@pytest.mark.parametrize("zp", [-128, 127, -10])
+@pytest.mark.parametrize("act", [0, RELU, RELU6, 2])
+def test_pool_int8_zero_points_and_activations(op, zp, act):
+    # the clamp bounds come from the output's quantization: zp + round(0 / scale), zp + 6 / scale
+    x = qsample((1, 7, 6, 5), np.int8, seed=zp & 0xFF)
+    model = qpool_model(op, x.shape, (3, 3), (2, 2), SAME, np.int8, ([0.03], [zp]), act)
+    got = assert_same(model, [x])[0]
+    if act in (RELU, RELU6):
+        assert got.min() >= zp
+    if act == RELU6:
+        assert got.max() <= min(127, zp + 200)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16], ids=lambda d: d.__name__)
+@pytest.mark.parametrize("act", [RELU, RELU6])
+def test_pool_activation_other_types(dtype, act):
+    x = qsample((2, 6, 6, 3), dtype, seed=4)
+    quant = ([0.05], [100]) if dtype == np.uint8 else ([0.0005], [0])
+    for op in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+        assert_same(qpool_model(op, x.shape, (2, 3), (1, 2), SAME, dtype, quant, act), [x])
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16], ids=lambda d: d.__name__)
+def test_average_pool_rounds_half_away_from_zero(dtype):
+    # windows of two: sums -3, 3, -1, 1, -5, 5 -> -1.5, 1.5, ... -> away from zero
+    x = np.array([-1, -2, 1, 2, 0, -1, 0, 1, -2, -3, 2, 3], dtype).reshape(1, 1, 12, 1)
+    got = assert_same(qpool_model("AVERAGE_POOL_2D", x.shape, (1, 2), (1, 2), VALID, dtype), [x])[0]
+    np.testing.assert_array_equal(got.ravel(), [-2, 2, -1, 1, -3, 3])
+
+
+def test_average_pool_edge_windows_divide_by_valid_count():
+    # SAME 3x3 over 4x4 of -1 and a 1 elsewhere: corners average 4 elements, edges 6, middle 9;
+    # sums chosen so the exact quotient is a half at the corners: -2/4 -> -1, not 0
+    x = np.full((1, 4, 4, 1), 0, np.int8)
+    x[0, 0, 0] = x[0, 0, 1] = -1
+    x[0, 3, 3] = x[0, 3, 2] = 1
+    got = assert_same(qpool_model("AVERAGE_POOL_2D", x.shape, (3, 3), (3, 3), SAME, np.int8), [x])[0]
+    np.testing.assert_array_equal(got[0, :, :, 0], [[-1, 0], [0, 1]])
+
+
+def test_average_pool_int16_large_window_sum():
+    # 15x15 windows of near-extreme int16 values: sums far beyond 16 bits stay exact in int32
+    x = np.full((1, 15, 15, 2), 32767, np.int16)
+    x[..., 1] = -32768
+    x[0, 0, 0, 0] = 32766
+    got = assert_same(qpool_model("AVERAGE_POOL_2D", x.shape, (15, 15), (1, 1), VALID, np.int16), [x])[0]
+    np.testing.assert_array_equal(got.ravel(), [32767, -32768])
+
+
+def test_l2_pool_rejects_integers():
+    x = qsample((1, 4, 4, 1), np.int8)
+    with pytest.raises(PrepareError, match="L2_POOL_2D on INT8 is not supported"):
+        run_litert(qpool_model("L2_POOL_2D", x.shape, (2, 2), (2, 2), VALID, np.int8), [x])
+
+
+# -- real models: one op cut out of a real file, fed the official reference run's input --------
+MODELS = "/work/shared/models"
+
+
+def one_op_from_model(path, op_index):
+    """Model bytes holding only operator op_index of `path` (subgraph 0): the same tensors
+    (shape, type, quantization, constant data) and options."""
+    from converter.builder import GraphBuilder
+    from litert.model import load_model
+    sg = load_model(model_path=path).subgraphs[0]
+    op = sg.operators[op_index]
+    b = GraphBuilder()
+
+    def quant(t):
+        q = t.quantization
+        return None if q is None else (q.scales, q.zero_points, q.quantized_dimension)
+
+    ins = []
+    for i in op.inputs:
+        t = sg.tensors[i]
+        if t.data is not None:
+            ins.append(b.const(f"c{i}", np.array(t.data), quant=quant(t)))
+        else:
+            ins.append(b.input(f"t{i}", t.shape, t.dtype, quant(t)))
+    outs = [b.tensor(f"t{i}", sg.tensors[i].shape, sg.tensors[i].dtype, quant(sg.tensors[i])) for i in op.outputs]
+    b.op(op.name, ins, outs, op.options, version=op.version)
+    b.output(*outs)
+    return b.build(), op
+
+
+def check_ops_against_intermediates(name, op_names):
+    """Every op named in op_names, run alone in litert on the saved input of that op, equals the
+    saved output of the official reference run bit for bit. Returns how many ops were checked."""
+    import os
+    from litert.model import load_model
+    path = f"{MODELS}/{name}.tflite"
+    if not os.path.exists(f"{MODELS}/{name}.intermediates.npz"):
+        pytest.skip(f"{name} is not in the model corpus")
+    saved = np.load(f"{MODELS}/{name}.intermediates.npz")
+    graph_inputs = {i: np.load(f"{MODELS}/{name}.input{k}.npy")
+                    for k, i in enumerate(load_model(model_path=path).subgraphs[0].inputs)}
+    sg = load_model(model_path=path).subgraphs[0]
+    checked = 0
+    for op in sg.operators:
+        if op.name not in op_names:
+            continue
+        model, op = one_op_from_model(path, op.index)
+        feeds = [graph_inputs[i] if i in graph_inputs else saved[f"t{i}"]
+                 for i in op.inputs if sg.tensors[i].data is None]
+        got = run_litert(model, feeds)[0]
+        np.testing.assert_array_equal(got, saved[f"t{op.outputs[0]}"], err_msg=f"{name} op {op.index}")
+        checked += 1
+    return checked
+
+
+@pytest.mark.parametrize("name,ops", [("tf/tiny_cnn_int8", 1), ("tf/ops_zoo_int8", 1)])
+def test_real_model_pools(name, ops):
+    assert check_ops_against_intermediates(name, {"AVERAGE_POOL_2D", "MAX_POOL_2D"}) == ops
+
+
+def test_person_detect_average_pool():
+    # its reference is TF Lite Micro's, without intermediates: run its AVERAGE_POOL_2D alone
+    # against the official reference kernels on input in the op's own quantization
+    import os
+    from litert.model import load_model
+    path = f"{MODELS}/tflm/person_detect.tflite"
+    if not os.path.exists(path):
+        pytest.skip("person_detect is not in the model corpus")
+    sg = load_model(model_path=path).subgraphs[0]
+    pools = [op for op in sg.operators if op.name == "AVERAGE_POOL_2D"]
+    assert pools
+    for op in pools:
+        model, op = one_op_from_model(path, op.index)
+        x = qsample(sg.tensors[op.inputs[0]].shape, np.int8, seed=op.index)
+        assert_same(model, [x])

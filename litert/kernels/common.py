@@ -37,24 +37,14 @@ def float_activation_range(ctx, act=None):
 
 
 def quantized_activation_range(ctx, out, act=None):
-    """Clamp bounds in the output's quantized domain (TFLite CalculateActivationRangeQuantized)."""
+    """Clamp bounds in the output's quantized domain (TFLite CalculateActivationRangeQuantized,
+    dividing in float32 as the reference does: qmath.quantized_activation_bounds)."""
+    from .qmath import quantized_activation_bounds  # qmath imports this module
     act = fused_activation(ctx) if act is None else act
-    info = np.iinfo(out.dtype)
-    qmin, qmax = int(info.min), int(info.max)
-    scale, zp = out.scale, out.zero_point
-
-    def q(x):
-        return zp + round_half_away(x / scale)
-
-    if act == ACT_NONE:
-        return qmin, qmax
-    if act == ACT_RELU:
-        return max(qmin, q(0.0)), qmax
-    if act == ACT_RELU6:
-        return max(qmin, q(0.0)), min(qmax, q(6.0))
-    if act == ACT_RELU_N1_TO_1:
-        return max(qmin, q(-1.0)), min(qmax, q(1.0))
-    raise ctx.error(f"fused activation {ACT_NAMES.get(act, act)} is not supported")
+    bounds = quantized_activation_bounds(act, out.dtype, out.scale, out.zero_point)
+    if bounds is None:
+        raise ctx.error(f"fused activation {ACT_NAMES.get(act, act)} is not supported")
+    return bounds
 
 
 def round_half_away(x):

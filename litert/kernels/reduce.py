@@ -9,11 +9,27 @@ Accumulation happens in the output's own type (integers wrap, as in the referenc
 except that integer MEAN sums in int64 and divides truncating toward zero, as reference_ops::Mean
 does. Float results follow the reference's row-major order, except over a contiguous run of
 reduced elements, which eight partial accumulators share (rounding differs, not the result).
+
+Quantized (int8, uint8, int16 with zero point 0), as the reference kernels (reference/reduce.h):
+- MEAN and SUM sum the stored values in int32 (wrapping), subtract zp_in * count and rescale by
+  input_scale / output_scale with MultiplyByQuantizedMultiplier (double rounding); MEAN folds
+  1/count into that multiplier (QuantizedMeanOrSum). One path for every axes pattern, keep_dims,
+  equal or different quantization: that is what the 2.3.0 reference build runs (measured).
+  Except SUM on int8/int16: that build runs its uint8 instance for them (int8 bytes summed as
+  unsigned and clamped to [0, 255], int16 data read byte-wise: measured); litert computes what
+  the code means for the real type, which the optimized kernels agree with to 1 LSB.
+- REDUCE_MAX / REDUCE_MIN compare stored values; input and output quantization must be equal.
+- REDUCE_PROD (int8, int16 quantized) multiplies (x - zp_in) in row-major order, rescaling every
+  step by input_scale / output_scale^(1/count) (QuantizedReduceProd).
 """
+import math
 import numpy as np
 
 from ..registry import register_builtin
 from .common import jit
+from .qmath import clamp, mbqm, mbqm_int64, quantize_multiplier, wrap_int32
+
+QUANTIZED_TYPES = (np.int8, np.uint8, np.int16)
 
 OP_SUM, OP_PROD, OP_MAX, OP_MIN = range(4)
 
@@ -86,7 +102,8 @@ def reduce_strided(op, x, acc, init, shape, out_strides, counter):
     for d in range(nd):
         counter[d] = 0
     o = 0
-    for start in range(0, x.size, inner):
+    start = 0
+    while start < x.size:   # not range(0, n, inner): a run-time step may raise (no AOT)
         if inner_stride == 0:
             acc[o] = _combine(op, acc[o], _reduce_run(op, x[start:start + inner], init))
         else:
@@ -101,6 +118,7 @@ def reduce_strided(op, x, acc, init, shape, out_strides, counter):
             o -= out_strides[d] * shape[d]
             counter[d] = 0
             d -= 1
+        start += inner
 
 
 @jit
@@ -115,6 +133,29 @@ def divide_int(acc, out, count):
     for j in range(out.size):
         q = abs(acc[j]) // count
         out[j] = q if acc[j] >= 0 else -q
+
+
+@jit
+def requantize_sums(acc, out, zp_sum, multiplier, shift, zp_out, lo, hi):
+    """out = clamp(MBQM(acc - zp_in * count, M, shift) + zp_out); the difference is an int32 in
+    the reference (wraps)."""
+    for j in range(out.size):
+        v = mbqm(wrap_int32(np.int64(acc[j]) - zp_sum), multiplier, shift) + zp_out
+        out[j] = clamp(v, lo, hi)
+
+
+@jit
+def prod_quantized(x, out, base, offsets, zp_in, multiplier, shift, zp_out, lo, hi):
+    """out[o] = product over k of (x[base[o] + offsets[k]] - zp_in), rescaled after every
+    multiplication and once more at the end (the int64 MultiplyByQuantizedMultiplier, result cut
+    to int32), in the reference's order: offsets lists the reduced elements row-major."""
+    for o in range(out.size):
+        b = base[o]
+        acc = np.int64(x[b + offsets[0]]) - zp_in
+        for k in range(1, offsets.size):
+            acc = wrap_int32(mbqm_int64(acc * (np.int64(x[b + offsets[k]]) - zp_in), multiplier, shift))
+        v = wrap_int32(mbqm_int64(acc, multiplier, shift)) + zp_out
+        out[o] = clamp(v, lo, hi)
 
 
 def resolve_axes(ctx, rank):
@@ -211,8 +252,10 @@ def make_prepare(op, mean):
         ctx.set_output(0, output_shape(x.shape, axes, keep_dims))
         if x.dtype in (np.float32, np.int32, np.int64):
             return prepare_plain(ctx, op, mean, axes)
-        # Quantized reductions (int8/uint8/int16: rescaled mean and sum) go here.
-        raise ctx.error(f"{name} on {x.type_name} is not supported; supported: float32, int32, int64")
+        if x.dtype in QUANTIZED_TYPES:
+            return prepare_quantized(ctx, name, op, mean, axes)
+        raise ctx.error(f"{name} on {x.type_name} is not supported; supported: float32, int32, "
+                        "int64, int8, uint8, int16")
     return prepare
 
 
@@ -236,25 +279,107 @@ def prepare_plain(ctx, op, mean, axes):
     return ("reduce", OP_SUM, np.int64(0), loops, acc, True, np.int64(count))
 
 
+def prepare_quantized(ctx, name, op, mean, axes):
+    """int8/uint8/int16. op_data: ("fill", value), ("reduce", ...) as prepare_plain for MAX/MIN
+    (and an unquantized PROD), ("requantize", loops, acc_slot, zp_sum, M, shift, zp_out, lo, hi)
+    for MEAN/SUM, ("prod", base, offsets, zp_in, M, shift, zp_out, lo, hi) for a quantized PROD."""
+    x, out = ctx.inputs[0], ctx.outputs[0]
+    info = np.iinfo(x.dtype)
+    if x.dtype == np.int16:
+        ctx.check(x.zero_point == 0 and out.zero_point == 0,
+                  f"int16 needs zero points 0, got input {x.zero_point}, output {out.zero_point}")
+    quantized = x.quantization is not None
+    if op in (OP_MAX, OP_MIN) or (op == OP_PROD and not quantized):
+        ctx.check(x.scale == out.scale and x.zero_point == out.zero_point,
+                  f"input and output quantization differ (scale {x.scale} vs {out.scale}, zero point "
+                  f"{x.zero_point} vs {out.zero_point})")
+        return prepare_plain(ctx, op, False, axes)
+    ctx.check(quantized and out.quantization is not None,
+              f"{name} on {x.type_name} needs quantized input and output tensors")
+    if op == OP_PROD:
+        ctx.check(x.dtype != np.uint8, "REDUCE_PROD on quantized UINT8 is not supported; "
+                                       "supported: quantized int8, int16")
+    if x.size == 0 or out.size == 0:
+        # the reference writes zeros (MEAN, SUM) or nothing (PROD)
+        return ("fill", x.dtype.type(0))
+    count = x.size // out.size
+    lo, hi = int(info.min), int(info.max)
+    if op == OP_PROD:
+        # each of the count rescalings takes an equal share of the output scale
+        real = float(x.scale) / math.pow(float(out.scale), 1.0 / count)
+        multiplier, shift = quantize_multiplier(real)
+        base, offsets = gather_offsets(x.shape, axes)
+        return ("prod", ctx.persistent(base), ctx.persistent(offsets), np.int64(x.zero_point),
+                np.int32(multiplier), np.int32(shift), np.int64(out.zero_point), np.int64(lo), np.int64(hi))
+    multiplier, shift = quantize_multiplier(float(x.scale) / float(out.scale))
+    if mean:
+        multiplier, shift = fold_count(multiplier, shift, count)
+    loops = plan_loops(ctx, collapse(x.shape, axes))
+    acc = ctx.scratch((out.size,), np.int32)
+    return ("requantize", loops, acc, np.int64(x.zero_point) * np.int64(count), np.int32(multiplier),
+            np.int32(shift), np.int64(out.zero_point), np.int64(lo), np.int64(hi))
+
+
+def fold_count(multiplier, shift, count):
+    """The mean's 1/count folded into (multiplier, shift) as reference QuantizedMeanOrSum does:
+    shift the multiplier left by floor(log2(count)) (at most 32, and no further than keeps the
+    total shift >= -31), then divide by count, truncating."""
+    extra = min(count.bit_length() - 1, 32, 31 + shift)
+    return (multiplier << extra) // count, shift - extra
+
+
+def gather_offsets(shape, axes):
+    """(base, offsets): flat input offset of every output's first element (output order) and of
+    every reduced element relative to it (row-major over the reduced axes)."""
+    strides = np.array([int(np.prod(shape[d + 1:], dtype=np.int64)) for d in range(len(shape))], np.int64)
+
+    def offsets_over(dims):
+        sizes = [shape[d] for d in dims]
+        if not sizes:
+            return np.zeros(1, np.int64)
+        grid = np.indices(sizes, dtype=np.int64).reshape(len(sizes), -1)
+        return (grid * strides[dims][:, None]).sum(axis=0)
+
+    kept = [d for d in range(len(shape)) if d not in axes]
+    return offsets_over(kept), offsets_over(sorted(axes))
+
+
 def eval_reduce(data, ins, outs, scratch):
     out = outs[0]
-    if data[0] == "fill":
+    kind = data[0]
+    if kind == "fill":
         out.fill(data[1])
+        return
+    if kind == "requantize":
+        _, loops, acc_slot, zp_sum, multiplier, shift, zp_out, lo, hi = data
+        acc = scratch[acc_slot]
+        reduce_into(OP_SUM, loops, ins[0], acc, np.int32(0), scratch)
+        requantize_sums(acc, out.reshape(-1), zp_sum, multiplier, shift, zp_out, lo, hi)
+        return
+    if kind == "prod":
+        _, base, offsets, zp_in, multiplier, shift, zp_out, lo, hi = data
+        prod_quantized(ins[0].reshape(-1), out.reshape(-1), base, offsets, zp_in, multiplier, shift,
+                       zp_out, lo, hi)
         return
     _, op, init, loops, acc_slot, mean, count = data
     flat_out = out.reshape(-1)
     acc = flat_out if acc_slot is None else scratch[acc_slot]
-    if loops[0] == "3d":
-        n_outer, n_reduce, n_inner = loops[1]
-        reduce_3d(op, ins[0].reshape(n_outer, n_reduce, n_inner), acc.reshape(n_outer, n_inner), init)
-    else:
-        _, shape, strides, slot = loops
-        reduce_strided(op, ins[0].reshape(-1), acc, init, shape, strides, scratch[slot])
+    reduce_into(op, loops, ins[0], acc, init, scratch)
     if mean:
         if acc_slot is None:
             divide_float(acc, count)
         else:
             divide_int(acc, flat_out, count)
+
+
+def reduce_into(op, loops, x, acc, init, scratch):
+    """acc (flat, one per output) = op over the reduced elements of x, as planned by plan_loops."""
+    if loops[0] == "3d":
+        n_outer, n_reduce, n_inner = loops[1]
+        reduce_3d(op, x.reshape(n_outer, n_reduce, n_inner), acc.reshape(n_outer, n_inner), init)
+    else:
+        _, shape, strides, slot = loops
+        reduce_strided(op, x.reshape(-1), acc, init, shape, strides, scratch[slot])
 
 
 register_builtin("MEAN", make_prepare(OP_SUM, True), eval_reduce)
