@@ -18,6 +18,14 @@ from .registry import lookup
 MAX_CALL_DEPTH = 32
 
 
+def _reset_value(tensor):
+    """What a variable tensor without initial data starts (and resets) at: the zero point for
+    int8, 0 otherwise (TFLite's ResetVariableTensor)."""
+    if tensor.dtype == np.int8 and tensor.quantization is not None:
+        return tensor.quantization.zero_point
+    return 0
+
+
 class RuntimeOptions:
     def __init__(self, num_threads=1, preserve_all_tensors=False):
         self.num_threads = num_threads
@@ -96,6 +104,8 @@ class SubgraphRuntime:
                 init = t.data
                 try:
                     arr = np.array(init) if init is not None else np.zeros(self.shapes[t.index], t.dtype)
+                    if init is None:
+                        arr.fill(_reset_value(t))
                 except (MemoryError, ValueError) as e:
                     raise PrepareError(f"subgraph {sg.index} variable tensor {t.index} ({t.name!r}): "
                                        f"cannot allocate shape {list(self.shapes[t.index])}: {e}") from e
@@ -243,7 +253,7 @@ class SubgraphRuntime:
             if init is not None:
                 arr[...] = init
             else:
-                arr.fill(0)
+                arr.fill(_reset_value(self.subgraph.tensors[i]))
         for step in self.steps:
             for child in step.subgraphs:
                 child.reset_variables()

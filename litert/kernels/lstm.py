@@ -1,4 +1,6 @@
-"""UNIDIRECTIONAL_SEQUENCE_LSTM, float32 path (TFLite lstm_eval.cc EvalFloat semantics).
+"""UNIDIRECTIONAL_SEQUENCE_LSTM: the shared checks, and the float32 path (TFLite lstm_eval.cc
+EvalFloat semantics). prepare dispatches on the types: float32 input and weights run here; float32
+input with int8 weights (hybrid) and int8 input (integer, int16 cell state) run in lstm_int.py.
 
 Per step, for every batch row (x = input, h = output state, c = cell state):
     i = sigmoid(W_i x + R_i h + p_i * c + b_i)      (CIFG, no input weights: i = 1 - f)
@@ -42,6 +44,16 @@ LAYER_NORM_EPSILON = np.float32(1e-8)
 
 
 # -- prepare -----------------------------------------------------------------------------------
+F32, I8, I16, I32 = (np.dtype(t) for t in (np.float32, np.int8, np.int16, np.int32))
+# Tensor types per role and path (unidirectional_sequence_lstm.cc CheckInputTensorDimensions).
+# A hybrid op's diagonal recurrent weights are read as float32 there; the integer path has none.
+FLOAT_TYPES = dict(weights=F32, diagonal=F32, peephole=F32, bias=F32, norm=F32, proj=F32, proj_bias=F32,
+                   output_state=F32, cell_state=F32, output=F32)
+HYBRID_TYPES = dict(FLOAT_TYPES, weights=I8, peephole=I8, proj=I8)
+INTEGER_TYPES = dict(weights=I8, diagonal=None, peephole=I16, bias=I32, norm=I16, proj=I8, proj_bias=I32,
+                     output_state=I8, cell_state=I16, output=I8)
+
+
 def prepare_lstm(ctx):
     n = len(ctx.inputs)
     ctx.check(n in (20, 24), f"takes 20 or 24 inputs, got {n}")
@@ -49,20 +61,40 @@ def prepare_lstm(ctx):
     x = ctx.inputs[INPUT]
     w_out = ctx.input(INPUT_WEIGHTS[3])
     ctx.check(x is not None and w_out is not None, "input and input-to-output weights are required")
-    if x.dtype == np.float32 and w_out.dtype == np.float32:
-        return _prepare_float(ctx)
-    if x.dtype == np.float32:
-        raise ctx.error(f"hybrid LSTM ({w_out.type_name} weights, float input) is not supported yet")
-    raise ctx.error(f"input type {x.type_name} is not supported yet (float32 only)")
+    from . import lstm_int   # the quantized paths (a module of their own; it imports this one)
+    # op data: (eval of the path, its data)
+    if x.dtype == F32 and w_out.dtype == F32:
+        return eval_float, _prepare_float(ctx, check_layout(ctx, FLOAT_TYPES))
+    if x.dtype == F32 and w_out.dtype == I8:
+        return lstm_int.eval_hybrid, lstm_int.prepare_hybrid(ctx, check_layout(ctx, HYBRID_TYPES))
+    if x.dtype == I8 and w_out.dtype == I8:
+        return lstm_int.eval_integer, lstm_int.prepare_integer(ctx, check_layout(ctx, INTEGER_TYPES))
+    raise ctx.error(f"{x.type_name} input with {w_out.type_name} weights is not supported (float32, "
+                    "hybrid float32 input with int8 weights, or int8 input with int8 weights)")
 
 
 GATE_NAMES = ("input", "forget", "cell", "output")
 
 
-def _prepare_float(ctx):
+class Layout:
+    """What prepare learns from the op's tensors and options, shared by the three paths."""
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+    @property
+    def gates(self):
+        """The gates present, in the order they are stacked: (input?, forget, cell, output)."""
+        return (1, 2, 3) if self.cifg else (0, 1, 2, 3)
+
+
+def check_layout(ctx, types):
+    """Options, sizes, state tensors and the presence/shape/type rules of the 24 inputs
+    (unidirectional_sequence_lstm.cc Prepare and CheckInputTensorDimensions). `types` gives the
+    dtype each role must have on this path."""
     opts = ctx.options
     x = ctx.inputs[INPUT]
-    ctx.check_dtype(ctx.outputs[0], np.float32)
+    ctx.check_dtype(ctx.outputs[0], types["output"])
     act = int(getattr(opts, "fusedActivationFunction", 0) or 0)
     ctx.check(act in ACT_NAMES, f"unknown fused activation {act}")
     cell_clip = float(getattr(opts, "cellClip", 0.0) or 0.0)
@@ -71,63 +103,16 @@ def _prepare_float(ctx):
     time_major = bool(getattr(opts, "timeMajor", False))
     ctx.check(x.rank == 3, f"input must be 3-D ([batch, time, features] or time major), got {list(x.shape)}")
     steps, batch = (x.shape[0], x.shape[1]) if time_major else (x.shape[1], x.shape[0])
-
-    cifg, use_peephole, use_norm, use_proj, diag, (n_input, n_cell, n_output) = _check_tensors(ctx)
-    for i, what, size in ((OUTPUT_STATE, "output state", batch * n_output),
-                          (CELL_STATE, "cell state", batch * n_cell)):
-        state = ctx.input(i)
-        ctx.check(state is not None and state.is_variable, f"the {what} (input {i}) must be a variable tensor")
-        ctx.check_dtype(state, np.float32)
-        ctx.check(state.size == size, f"the {what} has {state.size} elements, expected {size}")
-    ctx.set_output(0, x.shape[:2] + (n_output,))
-
-    # Stack the gates (input?, forget, cell, output) as rows of one matrix per operand.
-    gates = (1, 2, 3) if cifg else (0, 1, 2, 3)
-    width = len(gates) * n_cell
-    rows = {g: slice(k * n_cell, (k + 1) * n_cell) for k, g in enumerate(gates)}
-    wx = Packed((width, n_input), "weights")
-    wh = Packed((width, n_output), "weights")
-    bias_x = Packed((width,), "bias")       # biases join the input product unless layer norm
-    vectors = Packed((ROW_NORM + 4, n_cell))
-    for g in gates:
-        wx.add(INPUT_WEIGHTS[g], rows[g])
-        wh.add(RECURRENT_WEIGHTS[g], rows[g], "diag" if diag[g] else "copy")
-        vectors.add(BIASES[g], ROW_BIAS + g)
-        if use_norm:
-            vectors.add(LAYER_NORMS[g], ROW_NORM + g)
-        else:
-            bias_x.add(BIASES[g], rows[g])
-    for k, g in enumerate((0, 1, 3)):
-        if use_peephole and g in gates:
-            vectors.add(PEEPHOLES[k], ROW_PEEP + k)
-    wp = Packed((n_output if use_proj else 0, n_cell), "weights")
-    bp = Packed((n_output,), "bias")
-    if use_proj:
-        wp.add(PROJ_WEIGHTS, slice(None))
-        if ctx.input(PROJ_BIAS) is not None:
-            bp.add(PROJ_BIAS, slice(None))
-    packed = tuple(p.finish(ctx) for p in (wx, wh, bias_x, vectors, wp, bp))
-
-    slots = (ctx.scratch((steps * batch, width), np.float32),   # every step's gate sums
-             ctx.scratch((batch, n_cell), np.float32))           # o * act(c) before the projection
-    flags = (time_major, cifg, use_peephole, use_norm, use_proj, diag[2], act)
-    clips = (np.float32(cell_clip), np.float32(proj_clip) if proj_clip > 0 else np.float32(np.inf))
-    zeros = ctx.persistent(packed_bias(None, width))
-    return (steps * batch, n_input, n_output, n_cell), steps, batch, packed, slots, flags, clips, zeros
-
-
-def _check_tensors(ctx):
-    """Shapes, types and presence rules of the 24 inputs (unidirectional_sequence_lstm.cc).
-    Returns (cifg, peephole, layer norm, projection, {gate: diagonal recurrent}, sizes)."""
-    x = ctx.inputs[INPUT]
     n_input = x.shape[2]
 
-    def tensor(i, what, shape, required=True):
+    def tensor(i, what, shape, role, required=True):
         spec = ctx.input(i)
         if spec is None:
             ctx.check(not required, f"{what} (input {i}) is required")
             return None
-        ctx.check_dtype(spec, np.float32)
+        ctx.check(types[role] is not None, f"{what} (input {i}) are diagonal (rank 1), which an LSTM with "
+                                           f"{x.type_name} input and {w_out.type_name} weights does not support")
+        ctx.check_dtype(spec, types[role])
         ctx.check(spec.shape == tuple(shape), f"{what} (input {i}) has shape {list(spec.shape)}, "
                                               f"expected {list(shape)}")
         return spec
@@ -148,22 +133,23 @@ def _check_tensors(ctx):
     diag = {}
     for g in gates:
         name = GATE_NAMES[g]
-        tensor(INPUT_WEIGHTS[g], f"input-to-{name} weights", (n_cell, n_input))
+        tensor(INPUT_WEIGHTS[g], f"input-to-{name} weights", (n_cell, n_input), "weights")
         r = ctx.input(RECURRENT_WEIGHTS[g])
         ctx.check(r is not None, f"recurrent-to-{name} weights are required")
         diag[g] = r.rank == 1     # a diagonal matrix, given as its diagonal
         ctx.check(not diag[g] or n_output == n_cell, "diagonal recurrent weights need outputs == cells")
-        tensor(RECURRENT_WEIGHTS[g], f"recurrent-to-{name} weights", (n_cell,) if diag[g] else (n_cell, n_output))
-        tensor(BIASES[g], f"{name} gate bias", (n_cell,))
+        tensor(RECURRENT_WEIGHTS[g], f"recurrent-to-{name} weights", (n_cell,) if diag[g] else (n_cell, n_output),
+               "diagonal" if diag[g] else "weights")
+        tensor(BIASES[g], f"{name} gate bias", (n_cell,), "bias")
 
-    peep = [tensor(i, f"cell-to-{GATE_NAMES[g]} weights", (n_cell,), required=False)
+    peep = [tensor(i, f"cell-to-{GATE_NAMES[g]} weights", (n_cell,), "peephole", required=False)
             for g, i in zip((0, 1, 3), PEEPHOLES)]
     use_peephole = peep[2] is not None
     all_there = (peep[0] is not None or cifg) and peep[1] is not None and use_peephole
     ctx.check(all_there or peep == [None, None, None], "peephole weights must be all present or all absent")
 
-    use_proj = tensor(PROJ_WEIGHTS, "projection weights", (n_output, n_cell), required=False) is not None
-    has_proj_bias = tensor(PROJ_BIAS, "projection bias", (n_output,), required=False) is not None
+    use_proj = tensor(PROJ_WEIGHTS, "projection weights", (n_output, n_cell), "proj", required=False) is not None
+    has_proj_bias = tensor(PROJ_BIAS, "projection bias", (n_output,), "proj_bias", required=False) is not None
     ctx.check(use_proj or not has_proj_bias, "projection bias given without projection weights")
     ctx.check(use_proj or n_output == n_cell,
               f"without projection the output size ({n_output}) must equal the cell count ({n_cell})")
@@ -173,8 +159,56 @@ def _check_tensors(ctx):
         ctx.check(not cifg or ctx.input(LAYER_NORMS[0]) is None,
                   "a CIFG LSTM has no input layer-norm coefficients")
         for g in gates:
-            tensor(LAYER_NORMS[g], f"{GATE_NAMES[g]} layer-norm coefficients", (n_cell,))
-    return cifg, use_peephole, use_norm, use_proj, diag, (n_input, n_cell, n_output)
+            tensor(LAYER_NORMS[g], f"{GATE_NAMES[g]} layer-norm coefficients", (n_cell,), "norm")
+
+    for i, what, size, role in ((OUTPUT_STATE, "output state", batch * n_output, "output_state"),
+                                (CELL_STATE, "cell state", batch * n_cell, "cell_state")):
+        state = ctx.input(i)
+        ctx.check(state is not None and state.is_variable, f"the {what} (input {i}) must be a variable tensor")
+        ctx.check_dtype(state, types[role])
+        ctx.check(state.size == size, f"the {what} has {state.size} elements, expected {size}")
+    ctx.set_output(0, x.shape[:2] + (n_output,))
+    return Layout(time_major=time_major, steps=steps, batch=batch, n_input=n_input, n_cell=n_cell,
+                  n_output=n_output, cifg=cifg, peephole=use_peephole, norm=use_norm, proj=use_proj,
+                  proj_bias=has_proj_bias, diag=diag, act=act, cell_clip=cell_clip, proj_clip=proj_clip,
+                  asymmetric=bool(getattr(opts, "asymmetricQuantizeInputs", False)))
+
+
+def _prepare_float(ctx, lay):
+    steps, batch, n_input, n_cell, n_output = lay.steps, lay.batch, lay.n_input, lay.n_cell, lay.n_output
+    # Stack the gates (input?, forget, cell, output) as rows of one matrix per operand.
+    gates = lay.gates
+    width = len(gates) * n_cell
+    rows = {g: slice(k * n_cell, (k + 1) * n_cell) for k, g in enumerate(gates)}
+    wx = Packed((width, n_input), "weights")
+    wh = Packed((width, n_output), "weights")
+    bias_x = Packed((width,), "bias")       # biases join the input product unless layer norm
+    vectors = Packed((ROW_NORM + 4, n_cell))
+    for g in gates:
+        wx.add(INPUT_WEIGHTS[g], rows[g])
+        wh.add(RECURRENT_WEIGHTS[g], rows[g], "diag" if lay.diag[g] else "copy")
+        vectors.add(BIASES[g], ROW_BIAS + g)
+        if lay.norm:
+            vectors.add(LAYER_NORMS[g], ROW_NORM + g)
+        else:
+            bias_x.add(BIASES[g], rows[g])
+    for k, g in enumerate((0, 1, 3)):
+        if lay.peephole and g in gates:
+            vectors.add(PEEPHOLES[k], ROW_PEEP + k)
+    wp = Packed((n_output if lay.proj else 0, n_cell), "weights")
+    bp = Packed((n_output,), "bias")
+    if lay.proj:
+        wp.add(PROJ_WEIGHTS, slice(None))
+        if lay.proj_bias:
+            bp.add(PROJ_BIAS, slice(None))
+    packed = tuple(p.finish(ctx) for p in (wx, wh, bias_x, vectors, wp, bp))
+
+    slots = (ctx.scratch((steps * batch, width), np.float32),   # every step's gate sums
+             ctx.scratch((batch, n_cell), np.float32))           # o * act(c) before the projection
+    flags = (lay.time_major, lay.cifg, lay.peephole, lay.norm, lay.proj, lay.diag[2], lay.act)
+    clips = (np.float32(lay.cell_clip), np.float32(lay.proj_clip) if lay.proj_clip > 0 else np.float32(np.inf))
+    zeros = ctx.persistent(packed_bias(None, width))
+    return (steps * batch, n_input, n_output, n_cell), steps, batch, packed, slots, flags, clips, zeros
 
 
 class Packed:
@@ -219,6 +253,11 @@ def _put(dst, src, how):
 
 # -- eval --------------------------------------------------------------------------------------
 def eval_lstm(data, ins, outs, scratch):
+    run, data = data      # eval_float, eval_hybrid or eval_integer with its op data
+    run(data, ins, outs, scratch)
+
+
+def eval_float(data, ins, outs, scratch):
     (rows, n_input, n_output, n_cell), steps, batch, packed, slots, flags, clips, zeros = data
     wx, wh, bias_x, vectors, wp, bp = [_value(p, ins, scratch) for p in packed]
     lstm_float(ins[INPUT].reshape(-1), ins[OUTPUT_STATE].reshape(batch, n_output),
