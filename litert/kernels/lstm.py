@@ -260,9 +260,12 @@ def eval_lstm(data, ins, outs, scratch):
 def eval_float(data, ins, outs, scratch):
     (rows, n_input, n_output, n_cell), steps, batch, packed, slots, flags, clips, zeros = data
     wx, wh, bias_x, vectors, wp, bp = [_value(p, ins, scratch) for p in packed]
-    lstm_float(ins[INPUT].reshape(-1), ins[OUTPUT_STATE].reshape(batch, n_output),
+    gates, hidden = scratch[slots[0]], scratch[slots[1]]
+    h = ins[OUTPUT_STATE]
+    # flat views made here: a reshape inside jitted code needs numba's runtime (not AOT-able)
+    lstm_float(ins[INPUT].reshape(-1), h.reshape(batch, n_output), h.reshape(-1),
                ins[CELL_STATE].reshape(batch, n_cell), outs[0].reshape(rows, n_output),
-               wx, wh, bias_x, vectors, wp, bp, zeros, scratch[slots[0]], scratch[slots[1]],
+               wx, wh, bias_x, vectors, wp, bp, zeros, gates, gates.reshape(-1), hidden, hidden.reshape(-1),
                steps, batch, n_input, *flags, *clips)
 
 
@@ -343,17 +346,16 @@ def _input_is_zero(x, n_input, first_row, count):
 
 
 @jit
-def lstm_float(x, h, c, out, wx, wh, bias_x, vectors, wp, bp, zeros, gates_all, hidden,
-               steps, batch, n_input, time_major, cifg, use_peep, use_norm, use_proj, diag_cell, act,
-               cell_clip, proj_clip):
+def lstm_float(x, h, hflat, c, out, wx, wh, bias_x, vectors, wp, bp, zeros, gates_all, flat, hidden,
+               hidden_flat, steps, batch, n_input, time_major, cifg, use_peep, use_norm, use_proj, diag_cell,
+               act, cell_clip, proj_clip):
     """x: the input, flat; h [batch, n_output], c [batch, n_cell]: the states; out [rows, n_output];
-    gates_all [rows, gates * n_cell]: scratch. Rows are (t, b) in the input's order."""
+    gates_all [rows, gates * n_cell]: scratch. Rows are (t, b) in the input's order. hflat, flat,
+    hidden_flat: the same memory as h, gates_all, hidden, 1-D."""
     inf = np.float32(np.inf)
     n_cell = c.shape[1]
     n_output = h.shape[1]
     width = gates_all.shape[1]
-    flat = gates_all.reshape(-1)
-    hflat = h.reshape(-1)
     # row of (t, b): t * step_t + b * step_b
     step_t, step_b = (batch, 1) if time_major else (1, steps)
     # the input contributions of every step at once, biases included (unless layer norm)
@@ -403,7 +405,7 @@ def lstm_float(x, h, c, out, wx, wh, bias_x, vectors, wp, bp, zeros, gates_all, 
             for j in range(n_cell):
                 dst[j] *= gates[o_at + j]
         if use_proj:
-            gemm(batch, n_output, n_cell, hidden.reshape(-1), 0, n_cell, wp, bp, hflat, 0, n_output,
+            gemm(batch, n_output, n_cell, hidden_flat, 0, n_cell, wp, bp, hflat, 0, n_output,
                  False, -proj_clip, proj_clip)
         for b in range(batch):
             o = out[t * step_t + b * step_b]
