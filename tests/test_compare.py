@@ -164,3 +164,83 @@ def test_select_rejects_types():
                                        ("input", (3,), np.int32)], [((3,), np.float32)])
     with pytest.raises(PrepareError, match="SELECT_V2"):
         run_litert(model, [np.zeros(3, bool), np.zeros(3, np.float32), np.zeros(3, np.int32)])
+
+
+# -- quantized comparisons ------------------------------------------------------------------------
+# int8/uint8 inputs are rescaled to a common footing whatever their scales (comparisons.cc);
+# int16 too for EQUAL/NOT_EQUAL, while the ordering ops compare raw int16 values.
+
+QUANT_SCALES = [(0.02, 0.02), (0.01, 0.03), (0.5, 0.0625), (0.0007, 0.9), (0.1, 0.1000001)]
+
+
+def quant_model(op, dtype, qa, qb, sa, sb):
+    out = np.broadcast_shapes(sa, sb)
+    quant = [None if q is None else ([q[0]], [q[1]]) for q in (qa, qb)]
+    return one_op_model(op, [("input", sa, dtype, quant[0]), ("input", sb, dtype, quant[1])], [(out, np.bool_)])
+
+
+def every_pair(dtype):
+    """All 256 x 256 pairs of 8-bit values."""
+    info = np.iinfo(dtype)
+    v = np.arange(info.min, info.max + 1).astype(dtype)
+    return np.repeat(v, v.size).reshape(-1, v.size), np.tile(v, v.size).reshape(-1, v.size)
+
+
+@pytest.mark.parametrize("op", COMPARE_OPS)
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8], ids=lambda t: np.dtype(t).name)
+@pytest.mark.parametrize("scales", QUANT_SCALES, ids=str)
+def test_compare_quantized_8bit(op, dtype, scales):
+    a, b = every_pair(dtype)
+    lo = int(np.iinfo(dtype).min)
+    for za, zb in [(lo, lo), (lo + 100, lo + 3), (lo + 255, lo + 128)]:
+        assert_same(quant_model(op, dtype, (scales[0], za), (scales[1], zb), a.shape, b.shape), [a, b])
+
+
+@pytest.mark.parametrize("op", COMPARE_OPS)
+@pytest.mark.parametrize("shapes", SHAPES[:6], ids=str)
+def test_compare_quantized_broadcast(op, shapes):
+    rng = np.random.default_rng(8)
+    a, b = (rng.integers(-128, 128, s).astype(np.int8) for s in shapes)
+    assert_same(quant_model(op, np.int8, (0.05, -3), (0.02, 7), *shapes), [a, b])
+
+
+def test_compare_quantized_constant_operand():
+    a = np.arange(-128, 128, dtype=np.int8).reshape(16, 16)
+    model = one_op_model("GREATER", [("input", a.shape, np.int8, ([0.03], [5])),
+                                     ("const", np.array([10], np.int8), ([0.07], [-2]))], [(a.shape, np.bool_)])
+    assert_same(model, [a])
+
+
+@pytest.mark.parametrize("op", COMPARE_OPS)
+@pytest.mark.parametrize("quantized", [True, False], ids=["quantized", "raw"])
+def test_compare_int16(op, quantized):
+    rng = np.random.default_rng(9)
+    a = rng.integers(-32768, 32768, (64, 64)).astype(np.int16)
+    b = (a // 2 + rng.integers(-2, 3, a.shape)).astype(np.int16)    # equal pairs after rescaling
+    b[::3] = a[::3]                                                 # equal raw values
+    qa, qb = ((0.001, 0), (0.002, 0)) if quantized else (None, None)
+    model = quant_model(op, np.int16, qa, qb, a.shape, b.shape)
+    if op == "NOT_EQUAL" and not quantized:
+        # the official kernel leaves this output unwritten; litert compares raw values
+        np.testing.assert_array_equal(run_litert(model, [a, b])[0], a != b)
+        return
+    assert_same(model, [a, b])
+
+
+@pytest.mark.parametrize("scale", [1.0, 2.0])
+def test_compare_quantized_rejects_scale_of_one_and_above(scale):
+    # the official kernel aborts on 1.0 and shifts by a negative amount above
+    model = quant_model("LESS", np.int8, (scale, 0), (0.5, 0), (4,), (4,))
+    with pytest.raises(PrepareError, match="scales below 1"):
+        run_litert(model, [np.zeros(4, np.int8)] * 2)
+
+
+def test_select_v2_quantized_values_move_bits():
+    """SELECT_V2 on int8 values: no rescaling (x, y and the output share their parameters)."""
+    rng = np.random.default_rng(10)
+    cond = rng.integers(0, 2, (4, 8)).astype(bool)
+    x, y = (rng.integers(-128, 128, (4, 8)).astype(np.int8) for _ in range(2))
+    q = ([0.05], [-3])
+    model = one_op_model("SELECT_V2", [("input", cond.shape, np.bool_), ("input", x.shape, np.int8, q),
+                                       ("input", y.shape, np.int8, q)], [(x.shape, np.int8, q)])
+    assert_same(model, [cond, x, y])

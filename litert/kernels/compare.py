@@ -1,10 +1,19 @@
 """Comparisons, logical ops and select.
 
-LESS, LESS_EQUAL, GREATER, GREATER_EQUAL, EQUAL, NOT_EQUAL: float32, int32, int64 (EQUAL and
-NOT_EQUAL also bool) -> bool. LOGICAL_AND, LOGICAL_OR, LOGICAL_NOT: bool. SELECT_V2 and SELECT:
-bool condition, values of any fixed-size type (they only move bits, so values are handled as
-unsigned integers of their width: one compiled loop per width). Quantized (int8/uint8/int16)
-comparisons rescale their inputs in TFLite and are not here yet.
+LESS, LESS_EQUAL, GREATER, GREATER_EQUAL, EQUAL, NOT_EQUAL: float32, int32, int64, int16 (EQUAL
+and NOT_EQUAL also bool) and quantized int8/uint8 -> bool. LOGICAL_AND, LOGICAL_OR, LOGICAL_NOT:
+bool. SELECT_V2 and SELECT: bool condition, values of any fixed-size type (they only move bits, so
+values are handled as unsigned integers of their width: one compiled loop per width; quantized
+values need no rescaling since x, y and the output share their parameters in a valid model).
+
+Quantized comparisons (tflite/kernels/comparisons.cc, reference comparisons.h): int8 and uint8
+inputs, whatever their scales, are compared on a common footing: each ((x - zp) << 8) times its
+scale as a Q31 multiplier (SaturatingRoundingDoublingHighMul, then a rounding right shift), into
+int32 scratch, then the int32 loop compares. int16 is rescaled the same way by EQUAL and
+NOT_EQUAL when quantized, and compared raw by the ordering ops (as the official kernels do).
+Scales of 1 and above are refused: the official kernel aborts on 1 and computes with an undefined
+shift above. One difference: an unquantized int16 NOT_EQUAL compares raw values here; the
+official kernel leaves such an output unwritten.
 
 All binary/ternary ops broadcast like numpy. prepare() reduces the broadcast with broadcast_plan():
 size-1 output axes are dropped and neighbouring axes that every operand treats alike (runs along
@@ -18,6 +27,7 @@ import numpy as np
 
 from ..registry import register_builtin
 from .common import broadcast_shape, jit
+from .qmath import quantize_multiplier, rdbpot, srdhm
 
 MAX_DIMS = 6
 
@@ -185,6 +195,25 @@ def select_kernel(all_run):
 
 # -- comparisons and logical and/or ---------------------------------------------------------
 
+COMPARE_LEFT_SHIFT = 8      # headroom the quantized comparison gives its rescaled values
+
+
+@jit
+def rescale_for_compare(x, out, zero_point, multiplier, shift):
+    """out = ((x - zp) << 8) * scale as int32 (MultiplyByQuantizedMultiplierSmallerThanOneExp)."""
+    for i in range(x.size):
+        out[i] = rdbpot(srdhm((np.int64(x[i]) - zero_point) << COMPARE_LEFT_SHIFT, multiplier), -shift)
+
+
+def _rescaling(ctx, spec):
+    """(zero point, multiplier, shift) that put a quantized input on the common footing."""
+    scale = spec.scale if spec.quantization is not None else 0.0
+    ctx.check(scale < 1.0, f"tensor {spec.index} ({spec.name!r}) has the quantization scale {scale}; "
+                           "quantized comparisons take scales below 1")
+    multiplier, shift = quantize_multiplier(scale)
+    return np.int64(spec.zero_point), np.int64(multiplier), np.int64(shift)
+
+
 def make_prepare_compare(op):
     logical = op in (OP_AND, OP_OR)
 
@@ -195,22 +224,37 @@ def make_prepare_compare(op):
         if logical:
             ctx.check_dtype(a, np.bool_)
         elif op in (OP_EQUAL, OP_NOT_EQUAL):
-            ctx.check_dtype(a, np.float32, np.int32, np.int64, np.bool_)
+            ctx.check_dtype(a, np.float32, np.int32, np.int64, np.bool_, np.int8, np.uint8, np.int16)
         else:
-            ctx.check_dtype(a, np.float32, np.int32, np.int64)
+            ctx.check_dtype(a, np.float32, np.int32, np.int64, np.int8, np.uint8, np.int16)
         ctx.check(b is not None and b.dtype == a.dtype,
                   f"input types differ: {a.type_name} and {b.type_name if b else 'missing'}")
         ctx.check_dtype(out, np.bool_)
         shape = broadcast_shape(ctx, a.shape, b.shape)
         ctx.set_output(0, shape)
         dims, (sa, sb) = plan_broadcast(ctx, [a.shape, b.shape], shape)
-        return compare_kernel(op, sa[-1] == 1, sb[-1] == 1), dims, sa, sb
+        kernel = compare_kernel(op, sa[-1] == 1, sb[-1] == 1)
+        rescale = a.dtype in (np.int8, np.uint8) or (
+            a.dtype == np.int16 and op in (OP_EQUAL, OP_NOT_EQUAL) and a.quantization is not None)
+        if not rescale:
+            return kernel, dims, sa, sb, None
+        if a.dtype != np.int16:
+            ctx.check(a.quantization is not None and b.quantization is not None,
+                      f"{a.type_name} inputs without quantization parameters")
+        scratch = (ctx.scratch((a.size,), np.int32), ctx.scratch((b.size,), np.int32))
+        return kernel, dims, sa, sb, (scratch, _rescaling(ctx, a), _rescaling(ctx, b))
     return prepare
 
 
 def eval_compare(data, ins, outs, scratch):
-    kernel, dims, sa, sb = data
-    kernel(ins[0].reshape(-1), ins[1].reshape(-1), outs[0].reshape(-1), dims, sa, sb)
+    kernel, dims, sa, sb, rescale = data
+    a, b = ins[0].reshape(-1), ins[1].reshape(-1)
+    if rescale is not None:
+        (slot_a, slot_b), params_a, params_b = rescale
+        rescale_for_compare(a, scratch[slot_a], *params_a)
+        rescale_for_compare(b, scratch[slot_b], *params_b)
+        a, b = scratch[slot_a], scratch[slot_b]
+    kernel(a, b, outs[0].reshape(-1), dims, sa, sb)
 
 
 def prepare_logical_not(ctx):
