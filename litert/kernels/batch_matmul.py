@@ -1,10 +1,21 @@
-"""BATCH_MATMUL (float32): out[..., m, n] = sum_k X[..., m, k] * Y[..., k, n], with adj_x / adj_y
-transposing the last two dims of an operand and numpy broadcasting of the batch dims (ranks 2..5).
+"""BATCH_MATMUL: out[..., m, n] = sum_k X[..., m, k] * Y[..., k, n], with adj_x / adj_y
+transposing the last two dims of an operand and numpy broadcasting of the batch dims (ranks 2..5)
+(TFLite batch_matmul.cc). prepare() turns the batch broadcast into two index lists (which lhs
+and which rhs matrix feed output batch i) and dispatches on the types:
 
-Every output batch is one call of the shared GEMM micro-kernel (gemm.py). prepare() turns the batch
-broadcast into two index lists (which lhs and which rhs matrix feed output batch i). The rhs
-matrices are packed into gemm's panels: once into the persistent area when the rhs is constant,
-else into scratch on every invoke. An adj_x lhs is transposed into scratch (gemm reads lhs rows).
+- float32: every output batch is one call of the shared GEMM micro-kernel (gemm.py). The rhs
+  matrices are packed into gemm's panels: once into the persistent area when the rhs is constant,
+  else into scratch on every invoke. An adj_x lhs is transposed into scratch (gemm reads rows).
+- integer: int8 x int8 -> int8 (requantized: MultiplyByQuantizedMultiplier, double rounding) or
+  -> int32 (the raw sums; the reference ignores zero points there), int16 x int16 and int16 x int8
+  -> int16 (int64 sums, the int64 MultiplyByQuantizedMultiplier; zero points 0). The rhs is
+  transposed to [n, k] rows for matmul_int8.int_gemm (once when constant); the zero points are
+  folded into per-row and per-column corrections (matmul_int8 docstring).
+- hybrid (float32 lhs, int8 rhs, per-tensor or per-channel along n): lhs rows quantized on the fly
+  (symmetric, or asymmetric with BatchMatMulOptions.asymmetric_quantize_inputs), int8 products,
+  scaled back to float as the reference does (EvalHybrid). The official kernel indexes its
+  per-row scales wrongly when the lhs has more than one batch dimension of size > 1; litert
+  scales every row with its own factor.
 """
 import numpy as np
 
@@ -12,66 +23,74 @@ from ..registry import register_builtin
 from .common import jit
 from .fully_connected import packed_bias, packed_weights
 from .gemm import NR, gemm, pack_weights, panels
+from .matmul_int8 import (EPI_MBQM32, EPI_MBQM64, EPI_RAW, hybrid_finish, int_gemm, padded_rows,
+                          quantize_rows, weighted_row_sums)
+from .qmath import quantize_multiplier
+
+I8, I16, I32, F32 = (np.dtype(t) for t in (np.int8, np.int16, np.int32, np.float32))
+# (lhs, rhs) -> allowed output types
+INTEGER_TYPES = {(I8, I8): (I8, I32), (I16, I16): (I16,), (I16, I8): (I16,)}
 
 
 def prepare_batch_matmul(ctx):
     ctx.check_inputs(2)
     lhs, rhs = ctx.inputs
     ctx.check(lhs is not None and rhs is not None, "both operands are required")
-    if lhs.dtype == np.float32 and rhs.dtype == np.float32:
+    types = (lhs.dtype, rhs.dtype)
+    if types == (F32, F32):
         return _prepare_float(ctx)
-    if lhs.dtype == np.float32:
-        raise ctx.error(f"hybrid BATCH_MATMUL ({rhs.type_name} rhs, float32 lhs) is not supported yet")
-    raise ctx.error(f"input type {lhs.type_name} is not supported yet (float32 only)")
+    if types == (F32, I8):
+        return _prepare_hybrid(ctx)
+    if types in INTEGER_TYPES:
+        return _prepare_integer(ctx)
+    raise ctx.error(f"operands {lhs.type_name} x {rhs.type_name} are not supported; supported: "
+                    "float32 x float32, float32 x int8 (hybrid), int8 x int8, int16 x int16, int16 x int8")
 
 
-def _prepare_float(ctx):
-    lhs, rhs = ctx.inputs
-    ctx.check_dtype(rhs, np.float32)
-    ctx.check_dtype(ctx.outputs[0], np.float32)
-    for name, t in (("lhs", lhs), ("rhs", rhs)):
-        ctx.check(2 <= t.rank <= 5, f"{name} has rank {t.rank}; BATCH_MATMUL supports ranks 2..5")
-    adj_x = bool(getattr(ctx.options, "adjX", False))
-    adj_y = bool(getattr(ctx.options, "adjY", False))
-    rank = max(lhs.rank, rhs.rank)
-    ls = (1,) * (rank - lhs.rank) + lhs.shape
-    rs = (1,) * (rank - rhs.rank) + rhs.shape
-    batch = []
-    for dl, dr in zip(ls[:-2], rs[:-2]):
-        ctx.check(dl == dr or dl == 1 or dr == 1,
-                  f"batch dimensions of {list(lhs.shape)} and {list(rhs.shape)} do not broadcast")
-        batch.append(dr if dl == 1 else dl)
-    m, k = (ls[-1], ls[-2]) if adj_x else (ls[-2], ls[-1])
-    k_rhs, n = (rs[-1], rs[-2]) if adj_y else (rs[-2], rs[-1])
-    ctx.check(k == k_rhs, f"inner dimensions differ: lhs {list(lhs.shape)} (adj_x={adj_x}) and "
-                          f"rhs {list(rhs.shape)} (adj_y={adj_y})")
-    ctx.set_output(0, tuple(batch) + (m, n))
+class Layout:
+    """The shapes of one BATCH_MATMUL: batch broadcast, matrix sizes, which operand matrix feeds
+    each output batch."""
 
-    # Which lhs/rhs matrix feeds each output batch (row-major over the broadcast batch shape).
-    out_batches = int(np.prod(batch, dtype=np.int64))
-    grid_shape = tuple(batch)
-    lhs_index = _source_index(grid_shape, ls[:-2])
-    rhs_index = _source_index(grid_shape, rs[:-2])
-    lhs_count = int(np.prod(ls[:-2], dtype=np.int64))
-    rhs_count = int(np.prod(rs[:-2], dtype=np.int64))
-    # One rhs matrix and a plain lhs: all lhs batches form one tall matrix (fewer, longer calls).
-    if rhs_count == 1 and not adj_x and lhs_count == out_batches:
-        m, lhs_count, out_batches = m * out_batches, 1, 1
-        lhs_index = rhs_index = np.zeros(1, np.int64)
+    def __init__(self, ctx):
+        lhs, rhs = ctx.inputs
+        for name, t in (("lhs", lhs), ("rhs", rhs)):
+            ctx.check(2 <= t.rank <= 5, f"{name} has rank {t.rank}; BATCH_MATMUL supports ranks 2..5")
+        self.adj_x = bool(getattr(ctx.options, "adjX", False))
+        self.adj_y = bool(getattr(ctx.options, "adjY", False))
+        rank = max(lhs.rank, rhs.rank)
+        ls = (1,) * (rank - lhs.rank) + lhs.shape
+        rs = (1,) * (rank - rhs.rank) + rhs.shape
+        batch = []
+        for dl, dr in zip(ls[:-2], rs[:-2]):
+            ctx.check(dl == dr or dl == 1 or dr == 1,
+                      f"batch dimensions of {list(lhs.shape)} and {list(rhs.shape)} do not broadcast")
+            batch.append(dr if dl == 1 else dl)
+        m, k = (ls[-1], ls[-2]) if self.adj_x else (ls[-2], ls[-1])
+        k_rhs, n = (rs[-1], rs[-2]) if self.adj_y else (rs[-2], rs[-1])
+        ctx.check(k == k_rhs, f"inner dimensions differ: lhs {list(lhs.shape)} (adj_x={self.adj_x}) and "
+                              f"rhs {list(rhs.shape)} (adj_y={self.adj_y})")
+        ctx.set_output(0, tuple(batch) + (m, n))
+        self.m, self.n, self.k = m, n, k
+        self.out_count = int(np.prod(batch, dtype=np.int64))
+        self.lhs_index = _source_index(tuple(batch), ls[:-2])
+        self.rhs_index = _source_index(tuple(batch), rs[:-2])
+        self.lhs_count = int(np.prod(ls[:-2], dtype=np.int64))
+        self.rhs_count = int(np.prod(rs[:-2], dtype=np.int64))
+        self.rhs_matrix = rs[-2:]
+        # One rhs matrix and a plain lhs: all lhs batches form one tall matrix (fewer, longer calls).
+        if self.rhs_count == 1 and not self.adj_x and self.lhs_count == self.out_count:
+            self.m, self.lhs_count, self.out_count = m * self.out_count, 1, 1
+            self.lhs_index = self.rhs_index = np.zeros(1, np.int64)
 
-    packed_shape = (rhs_count, panels(n), k, NR)
-    if rhs.is_constant:
-        mats = np.asarray(rhs.data, np.float32).reshape((rhs_count,) + rhs.shape[-2:])
-        rhs_packed = np.empty(packed_shape, np.float32)
-        for r in range(rhs_count):
-            rhs_packed[r] = packed_weights(mats[r] if adj_y else mats[r].T)   # gemm wants [n, k]
-        rhs_packed = ctx.persistent(rhs_packed)
-    else:
-        rhs_packed = ctx.scratch(packed_shape, np.float32)    # an int: packed on every invoke
-    lhs_t = ctx.scratch((lhs_count, m, k), np.float32) if adj_x else None
-    shapes = ((lhs_count,) + ((k, m) if adj_x else (m, k)), (rhs_count,) + rs[-2:], (m, n, k))
-    return (shapes, adj_y, rhs_packed, lhs_t, ctx.persistent(lhs_index), ctx.persistent(rhs_index),
-            ctx.persistent(packed_bias(None, n)))
+    @property
+    def lhs_shape(self):
+        """The lhs as eval reads it: [lhs matrices, rows, cols] before any transpose."""
+        return (self.lhs_count,) + ((self.k, self.m) if self.adj_x else (self.m, self.k))
+
+    def rhs_rows(self, data):
+        """The rhs matrices of a constant as [count, n, k] rows (int_gemm's weight layout)."""
+        mats = np.asarray(data).reshape((self.rhs_count,) + self.rhs_matrix)
+        return mats if self.adj_y else np.swapaxes(mats, 1, 2)
 
 
 def _source_index(grid_shape, dims):
@@ -81,8 +100,29 @@ def _source_index(grid_shape, dims):
     return np.array(np.broadcast_to(src, grid_shape).reshape(-1), dtype=np.int64)
 
 
-def eval_batch_matmul(data, ins, outs, scratch):
-    (lhs_shape, rhs_shape, (m, n, k)), adj_y, rhs, lhs_t, lhs_index, rhs_index, bias = data
+# -- float32 -----------------------------------------------------------------------------------
+def _prepare_float(ctx):
+    rhs = ctx.inputs[1]
+    ctx.check_dtype(ctx.outputs[0], np.float32)
+    lay = Layout(ctx)
+    m, n, k = lay.m, lay.n, lay.k
+    packed_shape = (lay.rhs_count, panels(n), k, NR)
+    if rhs.is_constant:
+        mats = np.asarray(rhs.data, np.float32).reshape((lay.rhs_count,) + lay.rhs_matrix)
+        rhs_packed = np.empty(packed_shape, np.float32)
+        for r in range(lay.rhs_count):
+            rhs_packed[r] = packed_weights(mats[r] if lay.adj_y else mats[r].T)   # gemm wants [n, k]
+        rhs_packed = ctx.persistent(rhs_packed)
+    else:
+        rhs_packed = ctx.scratch(packed_shape, np.float32)    # an int: packed on every invoke
+    lhs_t = ctx.scratch((lay.lhs_count, m, k), np.float32) if lay.adj_x else None
+    shapes = (lay.lhs_shape, (lay.rhs_count,) + lay.rhs_matrix, (m, n, k))
+    return ("float", shapes, lay.adj_y, rhs_packed, lhs_t, ctx.persistent(lay.lhs_index),
+            ctx.persistent(lay.rhs_index), ctx.persistent(packed_bias(None, n)))
+
+
+def _eval_float(data, ins, outs, scratch):
+    _, (lhs_shape, rhs_shape, (m, n, k)), adj_y, rhs, lhs_t, lhs_index, rhs_index, bias = data
     lhs = ins[0].reshape(lhs_shape)
     if lhs_t is not None:
         transpose_last2(lhs, scratch[lhs_t])
@@ -99,8 +139,13 @@ def pack_rhs(mats, adj_y, packed):
     for r in range(mats.shape[0]):
         if adj_y:
             pack_weights(mats[r], packed[r])
-        else:
-            pack_weights(mats[r].T, packed[r])
+            continue
+        a, dst = mats[r], packed[r]       # [k, n]: pack_weights' layout, written out for a transpose
+        k, n = a.shape
+        for q in range(dst.shape[0]):
+            for p in range(k):
+                for j in range(NR):
+                    dst[q, p, j] = a[p, q * NR + j] if q * NR + j < n else 0.0
 
 
 @jit
@@ -123,6 +168,210 @@ def batch_matmul_float(m, n, k, lhs, rhs, lhs_index, rhs_index, bias, out):
     for i in range(rhs_index.shape[0]):
         gemm(m, n, k, lhs, lhs_index[i] * m * k, k, rhs[rhs_index[i]], bias, out, i * m * n, n,
              False, -inf, inf)
+
+
+# -- integer and hybrid: shared operand handling ------------------------------------------------
+def _rhs_operand(ctx, lay, dtype):
+    """The rhs as int_gemm weights [count, n_pad, k]: persistent when constant, else a scratch slot
+    that eval fills (rhs_to_rows)."""
+    rhs = ctx.inputs[1]
+    shape = (lay.rhs_count, padded_rows(lay.n), lay.k)
+    if rhs.is_constant:
+        rows = np.zeros(shape, dtype)
+        rows[:, :lay.n] = lay.rhs_rows(rhs.data)
+        return ctx.persistent(rows)
+    return ctx.scratch(shape, dtype)
+
+
+@jit
+def rhs_to_rows(mats, adj_y, rows):
+    """Run-time rhs matrices ([k, n], or [n, k] when adj_y) into rows [count, n_pad, k]."""
+    for r in range(mats.shape[0]):
+        a, dst = mats[r], rows[r]
+        if adj_y:
+            for j in range(a.shape[0]):
+                for p in range(a.shape[1]):
+                    dst[j, p] = a[j, p]
+        else:
+            for p in range(a.shape[0]):
+                for j in range(a.shape[1]):
+                    dst[j, p] = a[p, j]
+
+
+def _lhs_rows(data_lhs_t, lay_shape, ins, scratch):
+    lhs = ins[0].reshape(lay_shape)
+    if data_lhs_t is not None:
+        transpose_last2(lhs, scratch[data_lhs_t])
+        return scratch[data_lhs_t]
+    return lhs
+
+
+def _quantization(ctx, t, what):
+    q = t.quantization
+    ctx.check(q is not None and q.scales.size > 0,
+              f"{what} tensor {t.index} ({t.name!r}) has no quantization parameters")
+    return q
+
+
+# -- integer -----------------------------------------------------------------------------------
+def _prepare_integer(ctx):
+    lhs, rhs = ctx.inputs
+    out = ctx.outputs[0]
+    ctx.check_dtype(out, *INTEGER_TYPES[(lhs.dtype, rhs.dtype)])
+    lay = Layout(ctx)
+    m, n, k = lay.m, lay.n, lay.k
+    raw = out.dtype == np.int32
+    zp_l = zp_r = zp_o = 0
+    mult = shift = np.zeros(n, np.int32)
+    if not raw:
+        ql, qr, qo = (_quantization(ctx, t, what) for t, what in ((lhs, "lhs"), (rhs, "rhs"), (out, "output")))
+        zp_l, zp_r, zp_o = int(ql.zero_points[0]), int(qr.zero_points[0]), int(qo.zero_points[0])
+        if lhs.dtype == np.int16:
+            ctx.check(zp_l == 0 and zp_r == 0 and zp_o == 0,
+                      f"int16 BATCH_MATMUL needs zero points 0, got {zp_l}, {zp_r}, {zp_o}")
+        # GetQuantizedConvolutionMultipler: the scale product in float32, the quotient in double
+        real = float(np.float32(ql.scales[0]) * np.float32(qr.scales[0])) / float(np.float32(qo.scales[0]))
+        mult, shift = (np.full(n, v, np.int32) for v in quantize_multiplier(real))
+    info = np.iinfo(out.dtype)
+    kind = EPI_RAW if raw else (EPI_MBQM32 if lhs.dtype == np.int8 else EPI_MBQM64)
+    rows = _rhs_operand(ctx, lay, rhs.dtype)
+    # sum (r - zr)(l - zl) = dot(l, r) + [-zl rowsum(r) + K zl zr] - zr rowsum(l)
+    if rhs.is_constant:
+        col_corr = ctx.persistent(-zp_l * rows[:, :n].astype(np.int64).sum(axis=2) + k * zp_l * zp_r)
+    else:
+        col_corr = ctx.scratch((lay.rhs_count, n), np.int64)
+    row_corr = (ctx.scratch((lay.lhs_count, m), np.int64) if zp_r
+                else ctx.persistent(np.zeros((lay.lhs_count, m), np.int64)))
+    lhs_t = ctx.scratch((lay.lhs_count, m, k), lhs.dtype) if lay.adj_x else None
+    return ("integer", lay.lhs_shape, (lay.rhs_count,) + lay.rhs_matrix, lay.adj_y, lhs_t, rows, col_corr,
+            row_corr, zp_l, zp_r, k, ctx.persistent(lay.lhs_index), ctx.persistent(lay.rhs_index),
+            ctx.scratch((4, padded_rows(n)), np.int64), kind, lhs.dtype == np.int8, mult, shift, zp_o,
+            int(info.min), int(info.max), (m, n))
+
+
+def _eval_integer(data, ins, outs, scratch):
+    (_, lhs_shape, rhs_shape, adj_y, lhs_t, rows, col_corr, row_corr, zp_l, zp_r, k, lhs_index,
+     rhs_index, acc, kind, wrap32, mult, shift, zp_o, lo, hi, (m, n)) = data
+    lhs = _lhs_rows(lhs_t, lhs_shape, ins, scratch)
+    if isinstance(rows, int):
+        rows = scratch[rows]
+        rhs_to_rows(ins[1].reshape(rhs_shape), adj_y, rows)
+        col_corr = scratch[col_corr]
+        for r in range(rows.shape[0]):
+            weighted_row_sums(rows[r, :n], -zp_l, _CONST_ZERO[:0], col_corr[r])
+        _add_constant(col_corr, k * zp_l * zp_r)
+    if isinstance(row_corr, int):
+        row_corr = scratch[row_corr]
+        for r in range(lhs.shape[0]):
+            weighted_row_sums(lhs[r], -zp_r, _CONST_ZERO[:0], row_corr[r])
+    out = outs[0].reshape(lhs_index.shape[0], m, n)
+    batch_matmul_int(lhs, rows, out, scratch[acc], col_corr, row_corr, lhs_index, rhs_index, kind, wrap32,
+                     mult, shift, _NO_SCALE, zp_o, lo, hi)
+
+
+_CONST_ZERO = np.zeros(1, np.int64)
+
+
+@jit
+def batch_matmul_int(lhs, rows, out, acc, col_corr, row_corr, lhs_index, rhs_index, kind, wrap32, mult,
+                     shift, no_scale, zp_o, lo, hi):
+    """out[i] = requantized lhs[lhs_index[i]] x rows[rhs_index[i]]^T (int_gemm per output batch)."""
+    for i in range(out.shape[0]):
+        li, ri = lhs_index[i], rhs_index[i]
+        int_gemm(lhs[li], rows[ri], out[i], acc, col_corr[ri], row_corr[li], kind, wrap32, mult, shift,
+                 no_scale, zp_o, lo, hi)
+
+
+_NO_SCALE = np.zeros(0, np.float64)
+_NO_MULT = np.zeros(0, np.int32)
+
+
+@jit
+def _add_constant(a, c):
+    for r in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            a[r, j] += c
+
+
+# -- hybrid ------------------------------------------------------------------------------------
+def _prepare_hybrid(ctx):
+    rhs = ctx.inputs[1]
+    ctx.check_dtype(ctx.outputs[0], np.float32)
+    lay = Layout(ctx)
+    m, n, k = lay.m, lay.n, lay.k
+    qr = _quantization(ctx, rhs, "rhs")
+    if qr.scales.size > 1:
+        n_axis = rhs.rank - (2 if lay.adj_y else 1)
+        ctx.check(qr.quantized_dimension == n_axis and qr.scales.size == n,
+                  f"per-channel rhs scales must run along the output columns (dimension {n_axis}, {n} "
+                  f"of them); got {qr.scales.size} on dimension {qr.quantized_dimension}")
+        col_scales = np.asarray(qr.scales, np.float32)
+    else:
+        col_scales = np.repeat(np.asarray(qr.scales[:1], np.float32), n)
+    rows = _rhs_operand(ctx, lay, np.int8)
+    if rhs.is_constant:
+        w_sums = ctx.persistent(rows[:, :n].astype(np.int64).sum(axis=2).astype(np.int32))
+    else:
+        w_sums = ctx.scratch((lay.rhs_count, n), np.int32)
+    lhs_t = ctx.scratch((lay.lhs_count, m, k), np.float32) if lay.adj_x else None
+    asymmetric = bool(getattr(ctx.options, "asymmetricQuantizeInputs", False))
+    rows_total = lay.lhs_count * m
+    return ("hybrid", lay.lhs_shape, (lay.rhs_count,) + lay.rhs_matrix, lay.adj_y, lhs_t, rows, w_sums,
+            ctx.persistent(col_scales), asymmetric, ctx.persistent(lay.lhs_index), ctx.persistent(lay.rhs_index),
+            ctx.scratch((lay.lhs_count, m, k), np.int8), ctx.scratch((lay.lhs_count, m), np.float32),
+            ctx.scratch((lay.lhs_count, m), np.int32), ctx.scratch((m, n), np.int32),
+            ctx.scratch((4, padded_rows(n)), np.int64), ctx.persistent(np.zeros(max(n, m, 1), np.int64)),
+            ctx.persistent(np.zeros(n, np.float32)), (m, n, rows_total))
+
+
+def _eval_hybrid(data, ins, outs, scratch):
+    (_, lhs_shape, rhs_shape, adj_y, lhs_t, rows, w_sums, col_scales, asymmetric, lhs_index, rhs_index,
+     q, sf, offsets, dots, acc, zeros, no_bias, (m, n, rows_total)) = data
+    lhs = _lhs_rows(lhs_t, lhs_shape, ins, scratch)
+    if isinstance(rows, int):
+        rows = scratch[rows]
+        rhs_to_rows(ins[1].reshape(rhs_shape), adj_y, rows)
+        w_sums = scratch[w_sums]
+        row_sums32(rows, w_sums)
+    q, sf, offsets = scratch[q], scratch[sf], scratch[offsets]
+    k = lhs.shape[2]
+    quantize_rows(lhs.reshape(rows_total, k), q.reshape(rows_total, k), sf.reshape(-1), offsets.reshape(-1),
+                  asymmetric)
+    batch_matmul_hybrid(q, rows, w_sums, sf, offsets, col_scales, no_bias, outs[0].reshape(lhs_index.shape[0], m, n),
+                        scratch[dots], scratch[acc], zeros, lhs_index, rhs_index, _NO_MULT, _NO_SCALE)
+
+
+@jit
+def row_sums32(rows, out):
+    """out[r, j] = sum of rows[r, j] (int32) for rows [count, n_pad, k], out [count, n]."""
+    for r in range(rows.shape[0]):
+        for j in range(out.shape[1]):
+            s = np.int32(0)
+            for v in rows[r, j]:
+                s = np.int32(s + v)
+            out[r, j] = s
+
+
+@jit
+def batch_matmul_hybrid(q, rows, w_sums, sf, offsets, col_scales, no_bias, out, dots, acc, zeros, lhs_index,
+                        rhs_index, no_mult, no_scale):
+    """out[i] = float(lhs[lhs_index[i]] x rows[rhs_index[i]]^T) from the quantized lhs rows q (their
+    scales sf and offsets) and the int8 rhs rows (their sums w_sums, column scales col_scales)."""
+    m, n = dots.shape
+    inf = np.float32(np.inf)
+    for i in range(out.shape[0]):
+        li, ri = lhs_index[i], rhs_index[i]
+        int_gemm(q[li], rows[ri], dots, acc, zeros[:n], zeros[:m], EPI_RAW, True, no_mult, no_mult,
+                 no_scale, 0, -(1 << 31), (1 << 31) - 1)
+        hybrid_finish(dots, w_sums[ri], offsets[li], sf[li], col_scales, no_bias, out[i], 0, -inf, inf)
+
+
+# -- dispatch ----------------------------------------------------------------------------------
+EVALS = {"float": _eval_float, "integer": _eval_integer, "hybrid": _eval_hybrid}
+
+
+def eval_batch_matmul(data, ins, outs, scratch):
+    EVALS[data[0]](data, ins, outs, scratch)
 
 
 register_builtin("BATCH_MATMUL", prepare_batch_matmul, eval_batch_matmul)
