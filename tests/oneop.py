@@ -80,3 +80,134 @@ def one_op_model(op, inputs, outputs, opts=None, version=1, custom_options=None)
     b.op(op, idx, outs, opts, version=version, custom_options=custom_options)
     b.output(*outs)
     return b.build()
+
+
+# -- ops cut out of real models -----------------------------------------------------------------
+
+def _quant(t):
+    q = t.quantization
+    return None if q is None else (q.scales, q.zero_points, q.quantized_dimension)
+
+
+def extract_op(path, op_index, subgraph=0):
+    """Operator op_index of the model at `path` as a one-op model: its tensors (shape, type,
+    quantization, constant data, variables, intermediates) and options copied.
+    Returns (model bytes, the original indices of the tensors fed as graph inputs, the op)."""
+    from litert.model import load_model
+    sg = load_model(model_path=str(path)).subgraphs[subgraph]
+    op = sg.operators[op_index]
+    b = GraphBuilder()
+    new, feeds = {}, []
+
+    def copy(i, role):
+        if i < 0:
+            return -1
+        if i not in new:
+            t = sg.tensors[i]
+            if role == "input" and t.data is None and not t.is_variable:
+                new[i] = b.input(t.name or f"t{i}", t.shape, t.dtype, _quant(t))
+                feeds.append(i)
+            else:
+                data = None if t.data is None or t.sparsity is not None else np.array(t.data)
+                new[i] = b.tensor(t.name or f"t{i}", t.shape, t.dtype, _quant(t), data=data,
+                                  variable=t.is_variable)
+        return new[i]
+
+    ins = [copy(i, "input") for i in op.inputs]
+    outs = [copy(i, "output") for i in op.outputs]
+    mids = [copy(i, "intermediate") for i in op.intermediates]
+    b.op(op.name, ins, outs, op.options, version=op.version, intermediates=mids or None,
+         custom_options=op.custom_options or None)
+    b.output(*outs)
+    return b.build(), feeds, op
+
+
+def reference_values(path):
+    """{tensor index: value} of subgraph 0 from a corpus model's reference inputs and saved
+    intermediates (the official reference kernels' run)."""
+    from litert.model import load_model
+    stem = str(path)[:-len(".tflite")]
+    sg = load_model(model_path=str(path)).subgraphs[0]
+    values = {i: np.load(f"{stem}.input{k}.npy") for k, i in enumerate(sg.inputs)}
+    inter = np.load(f"{stem}.intermediates.npz")
+    values.update({int(k[1:]): inter[k] for k in inter.files if k.startswith("t")})
+    return values
+
+
+def replay_op(path, op_index):
+    """(one-op model, its inputs, the reference outputs) for operator op_index of a corpus model,
+    its inputs and outputs taken from the official reference run."""
+    model, feeds, op = extract_op(path, op_index)
+    values = reference_values(path)
+    return model, [values[i] for i in feeds], [values.get(i) for i in op.outputs]
+
+
+def assert_op_matches_reference(path, op_index):
+    """Operator op_index of a corpus model, run alone in litert on the reference run's inputs,
+    equals the reference run's output bit for bit."""
+    model, inputs, wants = replay_op(path, op_index)
+    got = run_litert(model, inputs)
+    for k, (g, w) in enumerate(zip(got, wants)):
+        if w is None:
+            continue
+        w = w.reshape(g.shape) if w.size == g.size else w
+        assert g.dtype == w.dtype and g.shape == w.shape, (op_index, k, g.dtype, g.shape, w.dtype, w.shape)
+        if w.dtype.kind in "iub":
+            np.testing.assert_array_equal(g, w, err_msg=f"{path} op {op_index} output {k}")
+        else:
+            scale = max(1.0, float(np.abs(w).max()) if w.size else 0.0)
+            np.testing.assert_allclose(g, w, rtol=0, atol=1e-5 * scale, err_msg=f"{path} op {op_index} output {k}")
+
+
+def real_model(name):
+    """Path of corpus model `name` (e.g. "tf/mobilenet_v2_int8"); skips the test when the corpus
+    (../shared/models) is not here."""
+    import pytest
+    from conftest import models_dir
+    root = models_dir()
+    path = None if root is None else root / f"{name}.tflite"
+    if path is None or not path.exists():
+        pytest.skip(f"reference model {name} is not here")
+    return path
+
+
+def ops_named(path, names):
+    """Indices of subgraph 0's operators whose name is in `names`."""
+    from litert.model import load_model
+    return [op.index for op in load_model(model_path=str(path)).subgraphs[0].operators if op.name in names]
+
+
+def check_ops_against_intermediates(name, op_names):
+    """Every op of corpus model `name` named in op_names, run alone in litert on the saved input of
+    that op, equals the saved output of the official reference run. Returns how many were checked."""
+    path = real_model(name)
+    indices = ops_named(path, op_names)
+    for i in indices:
+        assert_op_matches_reference(path, i)
+    return len(indices)
+
+
+def invoke_allocations(model, inputs):
+    """(numpy bytes still held after one invoke, peak bytes of all Python allocations during it),
+    measured after warm-up. The arena contract wants the first 0 and the second small."""
+    import tracemalloc
+    from litert import Interpreter
+    it = Interpreter(model_content=model)
+    it.allocate_tensors()
+    for d, x in zip(it.get_input_details(), inputs):
+        it.set_tensor(d["index"], x)
+    it.invoke()
+    it.invoke()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        it.invoke()
+        peak = tracemalloc.get_traced_memory()[1] - base
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    domain = tracemalloc.DomainFilter(True, np.lib.tracemalloc_domain)
+    diff = after.filter_traces([domain]).compare_to(before.filter_traces([domain]), "traceback")
+    return sum(s.size_diff for s in diff if s.size_diff > 0), peak

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from litert.errors import PrepareError
-from oneop import assert_same, one_op_model, options, run_litert
-from test_binary import real_model, replay_op
+from oneop import assert_op_matches_reference, assert_same, one_op_model, options, real_model, run_litert
 
 INPUT_SCALES = [0.0007, 0.0123, 0.05, 0.25, 1.7]
 ZERO_POINTS = {np.int8: [-128, -3, 0, 127], np.uint8: [0, 100, 128, 255]}
@@ -191,10 +190,7 @@ def test_8bit_needs_quantization():
                                            ("tf/ops_zoo_int8", 14), ("tf/mlp_int8", 2),
                                            ("tflm/dtln_noise_suppression", 3)])
 def test_real_model_ops(name, op_index):
-    model, feeds, want = replay_op(real_model(name), op_index)
-    got = run_litert(model, feeds)[0]
-    assert got.dtype == want.dtype
-    np.testing.assert_array_equal(got, want)
+    assert_op_matches_reference(real_model(name), op_index)
 
 
 # -- the gemmlowp fixed-point functions (fixedpoint.py) ------------------------------------------------

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from oneop import assert_same, one_op_model, options, run_litert
+from oneop import assert_same, invoke_allocations, one_op_model, options, run_litert
 from litert.errors import PrepareError
 
 F32 = np.float32
@@ -96,7 +96,6 @@ def test_batch_matmul_rejects(ls, rs, match):
 
 @pytest.mark.parametrize("const_rhs", [True, False])
 def test_batch_matmul_invoke_allocates_nothing(const_rhs):
-    from test_fully_connected import invoke_allocations
     x, y = operands((2, 3, 36, 12), (3, 16, 36))
     model = bmm_model(x.shape, y if const_rhs else y.shape, (2, 3, 12, 16), adj_x=True, adj_y=True)
     held, peak = invoke_allocations(model, [x] if const_rhs else [x, y])
@@ -236,7 +235,6 @@ def test_batch_matmul_hybrid_runtime_rhs(asymmetric):
 
 @pytest.mark.parametrize("kind", ["int8", "int16", "hybrid"])
 def test_batch_matmul_quantized_invoke_allocates_nothing(kind):
-    from test_fully_connected import invoke_allocations
     rng = np.random.default_rng(0)
     ls, rs = (2, 3, 36, 12), (3, 16, 36)
     if kind == "hybrid":

@@ -5,7 +5,8 @@ import pytest
 
 from conftest import models_dir
 from converter.builder import GraphBuilder
-from oneop import assert_same, one_op_model, options, run_litert, run_official
+from oneop import (assert_op_matches_reference, assert_same, invoke_allocations, one_op_model, options,
+                   real_model, run_litert, run_official)
 
 OPTS = {"ADD": "AddOptions", "SUB": "SubOptions", "MUL": "MulOptions", "DIV": "DivOptions"}
 SHAPES = [((2, 3, 4), (2, 3, 4)), ((2, 3, 4), (4,)), ((1, 3, 1), (2, 1, 5)), ((5,), ()),
@@ -323,44 +324,6 @@ def test_unsupported_types(op, dtype):
 
 # -- the ops of real models, replayed on their reference intermediates -------------------------
 
-def replay_op(path, op_index):
-    """Operator op_index of a real model rebuilt as a one-op model (same tensors, quantization,
-    options, constants). Returns (model bytes, its inputs, the reference output) taken from the
-    model's reference inputs and intermediates (made by the official reference kernels)."""
-    from litert.model import load_model
-    stem = str(path)[:-len(".tflite")]
-    sg = load_model(str(path)).subgraphs[0]
-    op = sg.operators[op_index]
-    inter = np.load(stem + ".intermediates.npz")
-    values = {i: np.load(f"{stem}.input{k}.npy") for k, i in enumerate(sg.inputs)}
-    values.update({int(k[1:]): inter[k] for k in inter.files if k.startswith("t")})
-    b = GraphBuilder()
-    ins, feeds = [], []
-    for k, i in enumerate(op.inputs):
-        t = sg.tensors[i]
-        q = None if t.quantization is None else (t.quantization.scales, t.quantization.zero_points,
-                                                  t.quantization.quantized_dimension)
-        if t.data is not None:
-            ins.append(b.const(f"c{k}", t.data, quant=q))
-        else:
-            ins.append(b.input(f"in{k}", t.shape, t.dtype, q))
-            feeds.append(values[i])
-    t = sg.tensors[op.outputs[0]]
-    q = t.quantization
-    out = b.tensor("out", t.shape, t.dtype, (q.scales, q.zero_points, q.quantized_dimension))
-    b.op(op.name, ins, [out], op.options)
-    b.output(out)
-    return b.build(), feeds, values[op.outputs[0]]
-
-
-def real_model(name):
-    root = models_dir()
-    path = None if root is None else Path(root) / f"{name}.tflite"
-    if path is None or not path.exists():
-        pytest.skip(f"reference model {name} is not here")
-    return path
-
-
 MOBILENET_ADDS = (9, 16, 20, 27, 31, 35, 42, 46, 53, 57)
 
 
@@ -369,32 +332,13 @@ MOBILENET_ADDS = (9, 16, 20, 27, 31, 35, 42, 46, 53, 57)
                             ("litert/simple_quantized_ops", 0), ("litert/simple_quantized_ops", 1),
                             ("litert/mul_quant", 0)])
 def test_real_model_ops(name, op_index):
-    model, feeds, want = replay_op(real_model(name), op_index)
-    got = run_litert(model, feeds)[0]
-    assert got.dtype == want.dtype
-    np.testing.assert_array_equal(got, want)
+    assert_op_matches_reference(real_model(name), op_index)
 
 
 def assert_invoke_allocates_nothing(model, inputs):
-    """A second invoke allocates no numpy memory (DESIGN.md rule 1)."""
-    import tracemalloc
-    from litert import Interpreter
-    it = Interpreter(model_content=model)
-    it.allocate_tensors()
-    for d, x in zip(it.get_input_details(), inputs):
-        it.set_tensor(d["index"], x)
-    it.invoke()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.take_snapshot()
-        it.invoke()
-        after = tracemalloc.take_snapshot()
-    finally:
-        tracemalloc.stop()
-    numpy_domain = tracemalloc.DomainFilter(True, np.lib.tracemalloc_domain)
-    grown = [s for s in after.filter_traces([numpy_domain]).compare_to(
-        before.filter_traces([numpy_domain]), "traceback") if s.size_diff > 0]
-    assert sum(s.size_diff for s in grown) == 0, [str(s) for s in grown[:5]]
+    """An invoke after warm-up allocates no numpy memory (DESIGN.md rule 1)."""
+    held, peak = invoke_allocations(model, inputs)
+    assert held == 0 and peak < 64 * 1024, (held, peak)
 
 
 @pytest.mark.parametrize("op,dtype,out_dtype,q", [("ADD", np.int8, np.int8, (0.05, 3)),

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from oneop import GraphBuilder, assert_same, one_op_model, options, run_litert
+from oneop import GraphBuilder, assert_same, invoke_allocations, one_op_model, options, run_litert
 from litert.errors import PrepareError
 
 F32 = np.float32
@@ -149,33 +149,6 @@ def test_fc_rejects_bias_size_mismatch():
 def test_fc_keep_num_dims_needs_matching_last_dim():
     x, w = data((2, 3, 8), (5, 12))
     _prepare_error(fc_model(x.shape, w, None, (2, 3, 5), keep=True), [x], "keep_num_dims")
-
-
-def invoke_allocations(model, inputs):
-    """(numpy bytes still held after one invoke, peak bytes of all Python allocations during it),
-    measured after warm-up. The arena contract wants the first 0 and the second small: no
-    temporaries (tests keep their arrays larger than 4 KB so a copy would show)."""
-    import tracemalloc
-    from litert import Interpreter
-    it = Interpreter(model_content=model)
-    it.allocate_tensors()
-    for d, x in zip(it.get_input_details(), inputs):
-        it.set_tensor(d["index"], x)
-    it.invoke()
-    it.invoke()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.take_snapshot()
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        it.invoke()
-        peak = tracemalloc.get_traced_memory()[1] - base
-        after = tracemalloc.take_snapshot()
-    finally:
-        tracemalloc.stop()
-    domain = tracemalloc.DomainFilter(True, np.lib.tracemalloc_domain)
-    diff = after.filter_traces([domain]).compare_to(before.filter_traces([domain]), "traceback")
-    return sum(s.size_diff for s in diff if s.size_diff > 0), peak
 
 
 @pytest.mark.parametrize("const_w", [True, False])

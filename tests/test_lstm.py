@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from oneop import GraphBuilder, assert_same, official_interpreter, options, run_litert
+from oneop import GraphBuilder, assert_same, invoke_allocations, official_interpreter, options, run_litert
 from litert.errors import PrepareError
 
 F32 = np.float32
@@ -231,7 +231,6 @@ def test_lstm_rejects_cifg_with_input_gate_bias():
 
 @pytest.mark.parametrize("runtime_weights", [(), (2, 7, 10, 14, 16, 17, 21)])
 def test_lstm_invoke_allocates_nothing(runtime_weights):
-    from test_fully_connected import invoke_allocations
     model, shape, extra = lstm_model(peephole=True, projection=True, layer_norm=True, diagonal=True,
                                      n_input=40, n_cell=36, n_output=36, steps=20,
                                      runtime_weights=runtime_weights)

@@ -3,7 +3,8 @@ official reference kernels: integers bit for bit, hybrid within float tolerance.
 import numpy as np
 import pytest
 
-from oneop import GraphBuilder, official_interpreter, options, run_litert
+from oneop import (GraphBuilder, assert_op_matches_reference, invoke_allocations, official_interpreter, options,
+                   real_model, run_litert)
 from litert.errors import PrepareError
 
 F32, I8, I16, I32 = np.float32, np.int8, np.int16, np.int32
@@ -231,7 +232,6 @@ def test_int_lstm_rejects_peephole_projection_to_more_outputs():
 
 
 def test_int_lstm_invoke_allocates_nothing():
-    from test_fully_connected import invoke_allocations
     model, shape = int_lstm_model(n_input=64, n_cell=48, steps=30, peephole=True, layer_norm=True,
                                   projection=True, n_output=40)
     held, peak = invoke_allocations(model, [full_range(shape, 0)])
@@ -239,46 +239,10 @@ def test_int_lstm_invoke_allocates_nothing():
 
 
 # -- the LSTMs of the reference models, one op at a time -----------------------------------------
-def one_op_from(path, op_index):
-    """Operator `op_index` of the model at `path` as a one-op model (tensors, quantization,
-    intermediates and options copied): (model bytes, its input's and output's tensor index)."""
-    from litert.model import load_model
-    sg = load_model(path).subgraphs[0]
-    op = sg.operators[op_index]
-    b = GraphBuilder()
-    new = {}
-
-    def copy(i, as_input=False):
-        if i < 0:
-            return -1
-        if i not in new:
-            t = sg.tensors[i]
-            q = t.quantization
-            quant = None if q is None else (q.scales, q.zero_points, q.quantized_dimension)
-            new[i] = (b.input(t.name, t.shape, t.dtype, quant) if as_input else
-                      b.tensor(t.name, t.shape, t.dtype, quant, data=t.data, variable=t.is_variable))
-        return new[i]
-
-    ins = [copy(i, as_input=(k == 0)) for k, i in enumerate(op.inputs)]
-    outs = [copy(i) for i in op.outputs]
-    b.op(op.name, ins, outs, op.options, version=op.version, intermediates=[copy(i) for i in op.intermediates])
-    b.output(*outs)
-    return b.build(), op.inputs[0], op.outputs[0]
-
-
 @pytest.mark.parametrize("name,op", [("micro_speech_lstm", 0), ("trained_lstm_int8", 0),
                                      ("dtln_noise_suppression", 0), ("dtln_noise_suppression", 1)])
 def test_int_lstm_reference_model_ops(name, op):
-    from conftest import models_dir
-    root = models_dir()
-    if root is None:
-        pytest.skip("reference models not available")
-    stem = root / "tflm" / name
-    inter = np.load(f"{stem}.intermediates.npz")
-    model, i_in, i_out = one_op_from(f"{stem}.tflite", op)
-    x = np.load(f"{stem}.input0.npy") if f"t{i_in}" not in inter else inter[f"t{i_in}"]
-    got = run_litert(model, [x])[0]
-    np.testing.assert_array_equal(got, inter[f"t{i_out}"])
+    assert_op_matches_reference(real_model(f"tflm/{name}"), op)
 
 
 @pytest.mark.parametrize("name", ["micro_speech_lstm", "trained_lstm_int8", "dtln_noise_suppression"])
@@ -412,7 +376,6 @@ def test_hybrid_lstm_sizes():
 
 
 def test_hybrid_lstm_invoke_allocates_nothing():
-    from test_fully_connected import invoke_allocations
     model, shape = hybrid_lstm_model(n_input=64, n_cell=48, steps=30, peephole=True, layer_norm=True,
                                      projection=True, n_output=40, asymmetric=True)
     held, peak = invoke_allocations(model, [sequence(shape, 0)])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import models_dir
-from oneop import GraphBuilder
+from oneop import GraphBuilder, assert_op_matches_reference, replay_op
 from litert.kernels.matmul_int8 import (EPI_FC_DOUBLE, EPI_MBQM32, EPI_MBQM64, EPI_RAW, int_gemm, padded_rows,
                                         quantize_rows)
 from litert.kernels.qmath import mbqm, mbqm_int64, quantize_multiplier
@@ -126,61 +126,10 @@ def _op_cases():
     return cases
 
 
-def one_op_from_model(model, op):
-    """The op alone: constants copied, its other inputs and its output made graph tensors (a
-    variable state stays a zero-initialised variable)."""
-    sg = model.subgraphs[0]
-    b = GraphBuilder()
-
-    def quant(t):
-        q = t.quantization
-        return None if q is None else (q.scales, q.zero_points, q.quantized_dimension)
-
-    idx, feeds = [], []
-    for i in op.inputs:
-        if i < 0:
-            idx.append(-1)
-            continue
-        t = sg.tensors[i]
-        if t.data is not None:
-            idx.append(b.tensor(t.name, t.shape, t.dtype, quant(t), data=np.array(t.data)))
-        elif t.is_variable:
-            idx.append(b.tensor(t.name, t.shape, t.dtype, quant(t), variable=True))
-        else:
-            idx.append(b.input(t.name, t.shape, t.dtype, quant(t)))
-            feeds.append(i)
-    outs = [b.tensor(sg.tensors[i].name, sg.tensors[i].shape, sg.tensors[i].dtype, quant(sg.tensors[i]))
-            for i in op.outputs]
-    b.op(op.name, idx, outs, op.options, version=op.version)
-    b.output(*outs)
-    return b.build(), feeds
-
-
 @pytest.mark.parametrize("name,op_index", _op_cases())
 def test_reference_model_op(name, op_index):
-    from litert import Interpreter
-    from litert.model import load_model
-    root = models_dir()
-    model = load_model(str(root / f"{name}.tflite"))
-    op = model.subgraphs[0].operators[op_index]
-    saved = np.load(root / f"{name}.intermediates.npz")
-    inputs = {i: np.load(root / f"{name}.input{k}.npy") for k, i in enumerate(model.subgraphs[0].inputs)}
-
-    def value(i):
-        return saved[f"t{i}"] if f"t{i}" in saved.files else inputs[i]
-
-    out_key = f"t{op.outputs[0]}"
-    if out_key not in saved.files:
+    path = models_dir() / f"{name}.tflite"
+    model, feeds, wants = replay_op(path, op_index)
+    if wants[0] is None:
         pytest.skip(f"{name}: no saved value for the op's output")
-    content, feeds = one_op_from_model(model, op)
-    it = Interpreter(model_content=content)
-    it.allocate_tensors()
-    for d, i in zip(it.get_input_details(), feeds):
-        it.set_tensor(d["index"], value(i))
-    it.invoke()
-    got = it.get_tensor(it.get_output_details()[0]["index"])
-    want = saved[out_key].reshape(got.shape)
-    if want.dtype.kind in "iu":
-        np.testing.assert_array_equal(got, want)
-    else:
-        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * max(1.0, float(np.abs(want).max())))
+    assert_op_matches_reference(path, op_index)

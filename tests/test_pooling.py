@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
-from oneop import assert_same, one_op_model, options, run_litert
+from litert.model import load_model
+from oneop import (assert_same, check_ops_against_intermediates, extract_op, one_op_model, ops_named, options,
+                   real_model, run_litert)
 
 from litert.errors import PrepareError
 
@@ -173,59 +175,6 @@ def test_l2_pool_rejects_integers():
 
 
 # -- real models: one op cut out of a real file, fed the official reference run's input --------
-MODELS = "/work/shared/models"
-
-
-def one_op_from_model(path, op_index):
-    """Model bytes holding only operator op_index of `path` (subgraph 0): the same tensors
-    (shape, type, quantization, constant data) and options."""
-    from converter.builder import GraphBuilder
-    from litert.model import load_model
-    sg = load_model(model_path=path).subgraphs[0]
-    op = sg.operators[op_index]
-    b = GraphBuilder()
-
-    def quant(t):
-        q = t.quantization
-        return None if q is None else (q.scales, q.zero_points, q.quantized_dimension)
-
-    ins = []
-    for i in op.inputs:
-        t = sg.tensors[i]
-        if t.data is not None:
-            ins.append(b.const(f"c{i}", np.array(t.data), quant=quant(t)))
-        else:
-            ins.append(b.input(f"t{i}", t.shape, t.dtype, quant(t)))
-    outs = [b.tensor(f"t{i}", sg.tensors[i].shape, sg.tensors[i].dtype, quant(sg.tensors[i])) for i in op.outputs]
-    b.op(op.name, ins, outs, op.options, version=op.version)
-    b.output(*outs)
-    return b.build(), op
-
-
-def check_ops_against_intermediates(name, op_names):
-    """Every op named in op_names, run alone in litert on the saved input of that op, equals the
-    saved output of the official reference run bit for bit. Returns how many ops were checked."""
-    import os
-    from litert.model import load_model
-    path = f"{MODELS}/{name}.tflite"
-    if not os.path.exists(f"{MODELS}/{name}.intermediates.npz"):
-        pytest.skip(f"{name} is not in the model corpus")
-    saved = np.load(f"{MODELS}/{name}.intermediates.npz")
-    graph_inputs = {i: np.load(f"{MODELS}/{name}.input{k}.npy")
-                    for k, i in enumerate(load_model(model_path=path).subgraphs[0].inputs)}
-    sg = load_model(model_path=path).subgraphs[0]
-    checked = 0
-    for op in sg.operators:
-        if op.name not in op_names:
-            continue
-        model, op = one_op_from_model(path, op.index)
-        feeds = [graph_inputs[i] if i in graph_inputs else saved[f"t{i}"]
-                 for i in op.inputs if sg.tensors[i].data is None]
-        got = run_litert(model, feeds)[0]
-        np.testing.assert_array_equal(got, saved[f"t{op.outputs[0]}"], err_msg=f"{name} op {op.index}")
-        checked += 1
-    return checked
-
 
 @pytest.mark.parametrize("name,ops", [("tf/tiny_cnn_int8", 1), ("tf/ops_zoo_int8", 1)])
 def test_real_model_pools(name, ops):
@@ -235,15 +184,10 @@ def test_real_model_pools(name, ops):
 def test_person_detect_average_pool():
     # its reference is TF Lite Micro's, without intermediates: run its AVERAGE_POOL_2D alone
     # against the official reference kernels on input in the op's own quantization
-    import os
-    from litert.model import load_model
-    path = f"{MODELS}/tflm/person_detect.tflite"
-    if not os.path.exists(path):
-        pytest.skip("person_detect is not in the model corpus")
-    sg = load_model(model_path=path).subgraphs[0]
-    pools = [op for op in sg.operators if op.name == "AVERAGE_POOL_2D"]
+    path = real_model("tflm/person_detect")
+    pools = ops_named(path, {"AVERAGE_POOL_2D"})
     assert pools
-    for op in pools:
-        model, op = one_op_from_model(path, op.index)
-        x = qsample(sg.tensors[op.inputs[0]].shape, np.int8, seed=op.index)
+    for index in pools:
+        model, feeds, op = extract_op(path, index)
+        x = qsample(load_model(model_path=str(path)).subgraphs[0].tensors[feeds[0]].shape, np.int8, seed=index)
         assert_same(model, [x])

@@ -4,8 +4,8 @@ requantization pair the official accepts."""
 import numpy as np
 import pytest
 
-from oneop import assert_same, one_op_model, run_litert, run_official
-from test_binary import assert_invoke_allocates_nothing, full_range, prepare_error, real_model, replay_op
+from oneop import assert_op_matches_reference, assert_same, one_op_model, real_model, run_litert, run_official
+from test_binary import assert_invoke_allocates_nothing, full_range, prepare_error
 
 
 def quantize_model(shape, in_dtype, in_quant, out_dtype, out_quant):
@@ -154,10 +154,7 @@ def test_requantize_needs_per_tensor():
 @pytest.mark.parametrize("name,op_index", [("litert/matmul_quant", 1), ("tflm/keyword_scrambled", 0),
                                            ("tflm/keyword_scrambled", 14), ("tf/ops_zoo_int8", 15)])
 def test_real_model_ops(name, op_index):
-    model, feeds, want = replay_op(real_model(name), op_index)
-    got = run_litert(model, feeds)[0]
-    assert got.dtype == want.dtype
-    np.testing.assert_array_equal(got, want)
+    assert_op_matches_reference(real_model(name), op_index)
 
 
 @pytest.mark.parametrize("in_dtype,in_q,out_dtype", [(np.float32, None, np.int8),

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from oneop import assert_same, one_op_model, options, run_litert, run_official
+from oneop import assert_same, check_ops_against_intermediates, one_op_model, options, run_litert, run_official
 
 from litert.errors import PrepareError
 
@@ -343,5 +343,4 @@ def test_reduce_quantized_errors():
 @pytest.mark.parametrize("name,ops", [("tf/mobilenet_v2_int8", 1), ("tf/ops_zoo_int8", 2),
                                       ("tflm/mobilenet_v2_quantized_1x3x224x224", 1)])
 def test_real_model_means(name, ops):
-    from test_pooling import check_ops_against_intermediates
     assert check_ops_against_intermediates(name, {"MEAN"}) == ops

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from litert.errors import PrepareError
-from oneop import assert_same, one_op_model, options, run_litert, run_official
-from test_binary import real_model, replay_op
+from oneop import (assert_op_matches_reference, assert_same, one_op_model, options, real_model, run_litert,
+                   run_official)
 
 TYPE_IDS = {np.int8: "int8", np.uint8: "uint8", np.int16: "int16"}
 SOFTMAX_OUT = {np.int8: (1 / 256, -128), np.uint8: (1 / 256, 0), np.int16: (1 / 65536, -32768)}
@@ -173,10 +173,7 @@ def test_rejects(case):
                                            ("tflm/micro_speech_lstm", 3),
                                            ("tflm/trained_lstm_int8", 3)])
 def test_real_model_softmax(name, op_index):
-    model, feeds, want = replay_op(real_model(name), op_index)
-    got = run_litert(model, feeds)[0]
-    assert got.dtype == want.dtype
-    np.testing.assert_array_equal(got, want)
+    assert_op_matches_reference(real_model(name), op_index)
 
 
 def test_mobilenet_v2_int8_final_softmax():

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from oneop import GraphBuilder, official_interpreter, options
+from oneop import GraphBuilder, invoke_allocations, official_interpreter, options
 from litert.errors import PrepareError
 
 F32, I8, I16, I32 = np.float32, np.int8, np.int16, np.int32
@@ -213,7 +213,6 @@ def test_svdf_reset_clears_state():
 
 @pytest.mark.parametrize("kind", ["float", "hybrid", "integer"])
 def test_svdf_invoke_allocates_nothing(kind):
-    from test_fully_connected import invoke_allocations
     rng = np.random.default_rng(5)
     if kind == "integer":
         model = svdf_model(4, 64, 64, 16, 2, full_range(rng, (64, 64), I8), full_range(rng, (64, 16), I16),
