@@ -287,11 +287,13 @@ def test_depthwise_rejects_bad_bias():
     assert_prepare_error("DEPTHWISE_CONV_2D", inputs, ((1, 4, 4, 3), F32), opts, "bias")
 
 
-def test_quantized_conv_is_a_clear_error():
+def test_mixed_types_are_a_clear_error():
+    """Quantized convolutions live in tests/test_conv_int8.py; an int8 input with float32 weights
+    is neither quantized nor hybrid."""
     q = ([0.5], [0])
-    inputs = [("input", (1, 4, 4, 3), np.int8, q), ("const", np.zeros((2, 1, 1, 3), np.int8), q),
+    inputs = [("input", (1, 4, 4, 3), np.int8, q), ("const", np.zeros((2, 1, 1, 3), F32)),
               ("const", np.zeros(2, np.int32))]
-    assert_prepare_error("CONV_2D", inputs, ((1, 4, 4, 2), np.int8, q), conv_opts(), "float32")
+    assert_prepare_error("CONV_2D", inputs, ((1, 4, 4, 2), np.int8, q), conv_opts(), "FLOAT32; supported: int8")
 
 
 def test_conv2d_on_constant_input_is_folded():

@@ -1,5 +1,7 @@
-"""Float32 convolutions: CONV_2D (grouped too), DEPTHWISE_CONV_2D, TRANSPOSE_CONV and MediaPipe's
-custom Convolution2DTransposeBias.
+"""Convolutions: CONV_2D (grouped too), DEPTHWISE_CONV_2D, TRANSPOSE_CONV and MediaPipe's
+custom Convolution2DTransposeBias. This module registers them and runs float32; every prepare
+function hands the quantized (int8, uint8, int16) and hybrid (float32 input, int8 weights) cases
+to conv_int8.py, whose op data eval_* recognizes (QuantConv).
 
 How they run fast:
 - CONV_2D and the transposed convolutions are GEMMs on gemm.py's register-tiled micro-kernel.
@@ -22,6 +24,8 @@ import numpy as np
 from ..registry import register_builtin, register_custom_op
 from .common import (PADDING_SAME, PADDING_VALID, check_padding, conv_output_size, conv_padding,
                      float_activation_range, jit)
+from .conv_int8 import (QuantConv, prepare_quantized_conv2d, prepare_quantized_depthwise,
+                        prepare_quantized_transpose)
 from .gemm import FAST, NR, gemm, gemm_nk, pack_bias, pack_weights, panels, use_dot
 
 NO_CLAMP = (np.float32(-np.inf), np.float32(np.inf))
@@ -43,7 +47,8 @@ def conv2d_float(x, w, bias, out, col, geom, lo, hi):
             _gemm(dot, n_batch * h * wd, og, cg, x, g * cg, c, w[g], bias[g], out, g * og, o, lo, hi)
         return
     for n in range(n_batch):
-        for y0 in range(0, oh, rows):
+        for chunk in range(-(-oh // rows)):   # (a run-time range step would keep a raise path)
+            y0 = chunk * rows
             y1 = min(y0 + rows, oh)
             for g in range(groups):
                 out_off = ((n * oh + y0) * ow) * o + g * og
@@ -239,8 +244,11 @@ def _float32_only(ctx, *specs):
     for s in specs:
         if s is not None:
             ctx.check(s.dtype == np.float32,
-                      f"tensor {s.index} ({s.name!r}) is {s.type_name}; this kernel handles float32 "
-                      "(quantized convolutions are not implemented yet)")
+                      f"tensor {s.index} ({s.name!r}) is {s.type_name}; the other inputs are float32")
+
+
+def _is_float(x, filt):
+    return x.dtype == np.float32 and filt.dtype == np.float32
 
 
 def _check_rank(ctx, spec, rank, what):
@@ -358,7 +366,6 @@ def prepare_conv2d(ctx):
     ctx.check_inputs(2, 3)
     x, filt, out = ctx.inputs[0], ctx.inputs[1], ctx.outputs[0]
     ctx.check(x is not None and filt is not None, "input and filter are required")
-    _float32_only(ctx, x, filt, out)
     _check_rank(ctx, x, 4, "input")
     _check_rank(ctx, filt, 4, "filter (OHWI)")
     opts = _options(ctx, "Conv2DOptions")
@@ -375,6 +382,9 @@ def prepare_conv2d(ctx):
     ph = conv_padding(h, kh, sh, dh, oh)
     pw = conv_padding(w, kw, sw, dw, ow)
     ctx.set_output(0, (n, oh, ow, o))
+    if not _is_float(x, filt):
+        return prepare_quantized_conv2d(ctx, (n, h, w, c, oh, ow, o, kh, kw, sh, sw, dh, dw, ph, pw, groups))
+    _float32_only(ctx, out)
     kg = kh * kw * cg
     rows = max(1, min(oh, COL_FLOATS // max(ow * kg, 1)))
     dot, *shapes = _layouts(groups, o // groups, kg, groups)
@@ -387,6 +397,8 @@ def prepare_conv2d(ctx):
 
 
 def eval_conv2d(data, ins, outs, scratch):
+    if isinstance(data, QuantConv):
+        return data.eval(ins, outs, scratch)
     w, bias = _packed_inputs(data, ins, scratch, pack_conv, 2)
     conv2d_float(ins[0].reshape(-1), w, bias, outs[0].reshape(-1), scratch[data.col_slot],
                  data.geom, data.lo, data.hi)
@@ -397,7 +409,6 @@ def prepare_depthwise(ctx):
     ctx.check_inputs(2, 3)
     x, filt, out = ctx.inputs[0], ctx.inputs[1], ctx.outputs[0]
     ctx.check(x is not None and filt is not None, "input and filter are required")
-    _float32_only(ctx, x, filt, out)
     _check_rank(ctx, x, 4, "input")
     _check_rank(ctx, filt, 4, "filter (1HWC)")
     opts = _options(ctx, "DepthwiseConv2DOptions")
@@ -412,6 +423,9 @@ def prepare_depthwise(ctx):
     ph = conv_padding(h, kh, sh, dh, oh)
     pw = conv_padding(w, kw, sw, dw, ow)
     ctx.set_output(0, (n, oh, ow, o))
+    if not _is_float(x, filt):
+        return prepare_quantized_depthwise(ctx, (n, h, w, c, oh, ow, o, kh, kw, sh, sw, dh, dw, ph, pw))
+    _float32_only(ctx, out)
     data = ConvData((n, h, w, c, oh, ow, o, kh, kw, sh, sw, dh, dw, ph, pw, o // c),
                     *float_activation_range(ctx))
     # 1HWC is already channels-innermost: the packing is a writable copy [KH*KW, C*M]
@@ -425,6 +439,8 @@ def prepare_depthwise(ctx):
 
 
 def eval_depthwise(data, ins, outs, scratch):
+    if isinstance(data, QuantConv):
+        return data.eval(ins, outs, scratch)
     w = data.weights
     if w is None:
         w = ins[1].reshape(ins[1].shape[1] * ins[1].shape[2], ins[1].shape[3])
@@ -435,7 +451,6 @@ def eval_depthwise(data, ins, outs, scratch):
 # -- TRANSPOSE_CONV and Convolution2DTransposeBias ----------------------------------------------
 def _prepare_transpose(ctx, x, filt, out_hw, pads, strides, act_range, bias_index):
     """Shared tail: x [N,H,W,I], filt OHWI; output [N, out_hw, O]; pads = (top, left)."""
-    _float32_only(ctx, x, filt, ctx.outputs[0])
     _check_rank(ctx, x, 4, "input")
     _check_rank(ctx, filt, 4, "weights (OHWI)")
     n, h, w, ci = x.shape
@@ -443,6 +458,11 @@ def _prepare_transpose(ctx, x, filt, out_hw, pads, strides, act_range, bias_inde
     ctx.check(fi == ci, f"weights have {fi} input channels, the input has {ci}")
     oh, ow = out_hw
     ctx.set_output(0, (n, oh, ow, o))
+    if not _is_float(x, filt):
+        ctx.check(ctx.op.name == "TRANSPOSE_CONV", f"{ctx.op.name} takes float32 tensors only")
+        return prepare_quantized_transpose(ctx, (n, h, w, ci, oh, ow, o, kh, kw, strides[0], strides[1],
+                                                 pads[0], pads[1]), 2, bias_index)
+    _float32_only(ctx, ctx.outputs[0])
     dot, *shapes = _layouts(kh * kw, o, ci, 1)
     data = ConvData((n, h, w, ci, oh, ow, o, kh, kw, strides[0], strides[1], pads[0], pads[1], dot),
                     *act_range, dot)
@@ -513,6 +533,8 @@ def prepare_transpose_conv_bias(ctx):
 
 def make_eval_transpose(input_index, bias_index):
     def eval_transpose(data, ins, outs, scratch):
+        if isinstance(data, QuantConv):
+            return data.eval(ins, outs, scratch)
         w, bias = _packed_inputs(data, ins, scratch, pack_transpose, bias_index)
         transpose_conv_float(ins[input_index].reshape(-1), w, bias[0], outs[0].reshape(-1),
                              data.geom, data.lo, data.hi)
