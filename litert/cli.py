@@ -15,6 +15,7 @@ import numpy as np
 EXAMPLES = """examples:
   litert run model.tflite                          random inputs, print the outputs
   litert run model.tflite --input 0=x.npy --output-dir out/
+  litert run person_detect.tflite --input input=person.bmp    uint8/int8 image inputs from PNG/BMP
   litert run model.tflite --input serving_default_x:0=x.npy
   litert run model.tflite --signature serving_default --input x=x.npy
   litert inspect model.tflite --plot plan.png      ops, tensors, memory plan (and a picture of it)
@@ -77,13 +78,48 @@ def _parse_input_specs(specs):
     return out
 
 
+IMAGE_SUFFIXES = (".png", ".bmp")
+
+
 def _load_npy(path):
     if not os.path.isfile(path):
         raise UsageError(f"--input: no such file: {path}")
+    if path.lower().endswith(IMAGE_SUFFIXES):
+        from .imageio import read_image
+        try:
+            return read_image(path)
+        except (ValueError, OSError) as e:
+            raise UsageError(f"--input: cannot read {path} as an image: {e}") from e
     try:
         return np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
         raise UsageError(f"--input: cannot read {path} as a .npy array: {e}") from e
+
+
+def _fit_image(img, detail, label, path):
+    """An HxWxC uint8 picture for a uint8/int8 image input [1, H, W, C] (or [1, H, W]). int8
+    inputs get the pixel bytes reinterpreted as int8, as TF Lite Micro's camera examples feed
+    them; anything else (float inputs, normalisation) needs a .npy made with the model's own
+    preprocessing."""
+    want = np.dtype(detail["dtype"])
+    shape = tuple(int(d) for d in detail["shape"])
+    if want not in (np.uint8, np.int8):
+        raise UsageError(f"input {label} is {want.name}: images feed uint8/int8 inputs only; save your "
+                         f"preprocessed {path} as a .npy")
+    h, w, c = img.shape
+    for candidate in ((1, h, w, c), (1, h, w), (h, w, c)):
+        if int(np.prod(candidate)) == int(np.prod(shape)) and len(candidate) == len(shape) and \
+                all(a == b for a, b in zip(candidate, shape)):
+            arr = img.reshape(shape)
+            break
+    else:
+        raise UsageError(f"input {label} has shape {_shape(shape)}; the image {path} is {w}x{h} with {c} "
+                         "channel(s)")
+    if want == np.int8:
+        print(f"note: {path}: pixel bytes reinterpreted as int8 (no -128 shift), as TF Lite Micro's camera "
+              "examples do")
+        arr = arr.view(np.int8)
+    return arr
 
 
 def _fit_input(arr, detail, label, path):
@@ -93,6 +129,8 @@ def _fit_input(arr, detail, label, path):
     sig = tuple(int(d) for d in detail.get("shape_signature", shape)) or shape
     if isinstance(arr, np.lib.npyio.NpzFile):
         raise UsageError(f"--input {path}: an .npz archive; give one .npy array per input")
+    if path.lower().endswith(IMAGE_SUFFIXES):
+        return _fit_image(arr, detail, label, path), False
     if arr.dtype != want:
         # float -> float always (float64 .npy files are common); otherwise only exact conversions
         try:
@@ -538,7 +576,8 @@ def build_parser():
             "name, shape, dtype and a summary.")
     r.add_argument("--input", "-i", action="append", metavar="NAME=FILE.npy",
                    help="an input by tensor name (signature input name with --signature) or position "
-                        "(0=x.npy); repeat for several")
+                        "(0=x.npy); repeat for several. A .png/.bmp file feeds a uint8/int8 image input "
+                        "(int8: pixel bytes reinterpreted, as TF Lite Micro's camera examples do)")
     r.add_argument("--output-dir", "-o", metavar="DIR", help="save every output as DIR/<k>_<name>.npy")
     r.add_argument("--signature", "-s", metavar="KEY", help="run this SignatureDef (inputs by signature names)")
     r.add_argument("--num-threads", type=_at_least(1), default=1, help="threads for the kernels (default: 1)")

@@ -1,7 +1,8 @@
-"""Just enough PNG and drawing for the demo, with numpy and zlib only (no Pillow needed).
+"""Just enough PNG, BMP and drawing for the demo and the CLI, with numpy and zlib only.
 
 read_png decodes 8-bit non-interlaced PNGs (grey, grey+alpha, RGB, RGBA, palette) into an
-HxWxC uint8 array; write_png writes uint8 grey/RGB/RGBA. draw_box and draw_dot paint in place.
+HxWxC uint8 array; read_bmp decodes uncompressed 8-bit (palette) and 24/32-bit BMPs the same way;
+write_png writes uint8 grey/RGB/RGBA. draw_box and draw_dot paint in place.
 """
 import struct
 import zlib
@@ -108,6 +109,50 @@ def write_png(path, image):
             + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)) + chunk(b"IEND", b""))
     with open(path, "wb") as f:
         f.write(data)
+
+
+class BMPError(ValueError):
+    """The bytes are not a BMP this module can read."""
+
+
+def read_bmp(path_or_bytes):
+    """HxWxC uint8 (C = 1 for an 8-bit image with a grey palette, else 3 = RGB)."""
+    data = path_or_bytes if isinstance(path_or_bytes, (bytes, bytearray)) else _read(path_or_bytes)
+    if len(data) < 54 or data[:2] != b"BM":
+        raise BMPError("not a BMP file (no 'BM' header)")
+    offset, = struct.unpack_from("<I", data, 10)
+    header, width, height, planes, bpp, compression = struct.unpack_from("<IiiHHI", data, 14)
+    if compression not in (0, 3) or bpp not in (8, 24, 32) or width <= 0 or height == 0:
+        raise BMPError(f"unsupported BMP: {bpp} bits per pixel, compression {compression}, {width}x{height}")
+    rows = abs(height)
+    stride = (width * bpp // 8 + 3) // 4 * 4
+    if offset + stride * rows > len(data):
+        raise BMPError(f"BMP pixel data ({rows} rows of {stride} bytes at {offset}) runs past the file end")
+    pixels = np.frombuffer(data, np.uint8, stride * rows, offset).reshape(rows, stride)
+    if height > 0:   # stored bottom-up
+        pixels = pixels[::-1]
+    if bpp == 8:
+        index = pixels[:, :width]
+        colours, = struct.unpack_from("<I", data, 46)
+        count = colours or 256
+        palette = np.frombuffer(data, np.uint8, 4 * count, 14 + header).reshape(count, 4)[:, 2::-1]
+        grey = np.arange(count, dtype=np.uint8)
+        if all((palette[:, c] == grey).all() for c in range(3)):
+            return np.ascontiguousarray(index)[:, :, None]
+        return palette[np.minimum(index, count - 1)]
+    channels = bpp // 8
+    bgr = pixels[:, :width * channels].reshape(rows, width, channels)[:, :, 2::-1]
+    return np.ascontiguousarray(bgr)
+
+
+def read_image(path):
+    """A PNG or BMP file as HxWxC uint8."""
+    data = _read(path)
+    if data[:8] == _SIGNATURE:
+        return read_png(data)
+    if data[:2] == b"BM":
+        return read_bmp(data)
+    raise ValueError(f"{path}: not a PNG or BMP file")
 
 
 def _read(path):

@@ -281,3 +281,40 @@ def test_summary_argmax_and_dequantization():
     assert "argmax" not in "\n".join(_summary(np.zeros((2, 3), np.float32)))
     assert _summary(np.zeros((0, 3), np.float32)) == ["  (empty)"]
     assert "true: 1 of 2" in _summary(np.array([True, False]))[0]
+
+
+def _grey_bmp(pixels):
+    """An 8-bit BMP with an identity grey palette, rows stored bottom-up (as person.bmp)."""
+    import struct
+    h, w = pixels.shape
+    stride = (w + 3) // 4 * 4
+    rows = np.zeros((h, stride), np.uint8)
+    rows[:, :w] = pixels
+    body = rows[::-1].tobytes()
+    palette = np.repeat(np.arange(256, dtype=np.uint8), 4).reshape(256, 4)
+    palette[:, 3] = 0
+    offset = 14 + 40 + 1024
+    header = b"BM" + struct.pack("<IHHI", offset + len(body), 0, 0, offset)
+    info = struct.pack("<IiiHHIIiiII", 40, w, h, 1, 8, 0, len(body), 2835, 2835, 256, 0)
+    return header + info + palette.tobytes() + body
+
+
+def test_read_bmp_grey_bottom_up(tmp_path):
+    from litert.imageio import read_bmp
+    pixels = np.arange(5 * 7, dtype=np.uint8).reshape(5, 7) * 7
+    img = read_bmp(_grey_bmp(pixels))
+    assert img.shape == (5, 7, 1)
+    np.testing.assert_array_equal(img[:, :, 0], pixels)
+
+
+def test_run_person_detect_on_camera_bmps():
+    from oneop import real_model
+    path = real_model("tflm/person_detect")
+    for image, scores in (("person.bmp", "[-113, 113]"), ("no_person.bmp", "[57, -57]")):
+        bmp = path.parent / image
+        if not bmp.exists():
+            pytest.skip(f"{image} is not in the corpus")
+        r = subprocess.run([sys.executable, "-m", "litert", "run", str(path), "--input", f"input={bmp}"],
+                           capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr
+        assert f"first: {scores}" in r.stdout, r.stdout
