@@ -48,8 +48,12 @@ def quantized_activation_range(ctx, out, act=None):
 
 
 def round_half_away(x):
-    """std::round: halves away from zero (Python's round() rounds halves to even)."""
-    return int(math.floor(x + 0.5)) if x >= 0 else -int(math.floor(-x + 0.5))
+    """std::round on a float (halves away from zero; Python's round() rounds halves to even),
+    exactly: no x + 0.5 double rounding just below 0.5."""
+    t = math.trunc(x)
+    if abs(x - t) >= 0.5:
+        t += 1 if x > 0 else -1
+    return int(t)
 
 
 def conv_output_size(size, filter_size, stride, dilation, padding):

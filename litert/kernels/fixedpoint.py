@@ -18,8 +18,8 @@ import math
 
 import numpy as np
 
-from .common import jit
-from .qmath import INT32_MAX, INT32_MIN, rdbpot, srdhm, wrap_int32
+from .common import jit, round_half_away
+from .qmath import INT32_MAX, INT32_MIN, clamp, rdbpot, srdhm, srdhm_int16, wrap_int32
 
 
 # -- primitives ---------------------------------------------------------------------------------
@@ -305,14 +305,6 @@ SIGMOID_TABLE_UINT16 = np.array([
 
 # -- prepare time: float lookup tables -------------------------------------------------------
 
-def round_half_away(x):
-    """std::round on a float, exactly (no x + 0.5 double rounding near 0.5)."""
-    t = math.trunc(x)
-    if abs(x - t) >= 0.5:
-        t += 1 if x > 0 else -1
-    return t
-
-
 def _libm_float(name, fallback):
     """The C library's float function (expf, tanhf, erfcf): the official tables are built with
     it, and numpy's own float32 routines differ from it in the last bit for some inputs."""
@@ -370,3 +362,159 @@ def lut_populate_int16(transform, input_scale, input_zero_point, output_scale, o
         lut[i] = min(max(sample - bias, -32768), 32767)
     lut[steps] = min(max(round_half_away(transform(input_max) * inv), -32768), 32767)
     return lut
+
+
+# -- gemmlowp fixed point on int16 (fixedpoint.h), as the integer LSTM's tensor utils use it ----
+# A raw int16 in Qm.(15-m) ("m integer bits"). gemmlowp's int16 adds and negations wrap; its
+# 32-bit constants are rounded to 16 bits (RescaleConstantInitializer). TFLite's integer LSTM
+# (portable_tensor_utils.cc ApplySigmoid / ApplyTanh) calls logistic and tanh on these.
+def _fx16_constant(raw32):
+    """gemmlowp RescaleConstantInitializer for int16: a Q31 constant rounded to Q15."""
+    mask = 0xFFFF
+    threshold = (mask >> 1) + (1 if raw32 < 0 else 0)
+    return (raw32 >> 16) + (1 if (raw32 & mask) > threshold else 0)
+
+
+_FX16_EXP_M1_8 = _fx16_constant(1895147668)       # exp(-1/8)
+_FX16_ONE_THIRD = _fx16_constant(715827883)
+_FX16_48_17 = _fx16_constant(1515870810)          # 48/17 in Q2.13
+_FX16_NEG_32_17 = _fx16_constant(-1010580540)     # -32/17 in Q2.13
+# exp(-2^k) for k = -2..4, the barrel shifter of exp_on_negative_values
+_FX16_EXP_BARREL = np.array([_fx16_constant(m) for m in (1672461947, 1302514674, 790015084, 290630308,
+                                                          39332535, 720401, 242)], np.int64)
+
+
+@jit(inline="always")
+def _fx16_shift_left_saturating(x, exponent):
+    """gemmlowp SaturatingRoundingMultiplyByPOT<+exponent> on int16."""
+    threshold = (1 << (15 - exponent)) - 1
+    if x > threshold:
+        return np.int64(32767)
+    if x < -threshold:
+        return np.int64(-32768)
+    return np.int64(x) << exponent
+
+
+@jit
+def _fx16_exp_quarter(a):
+    """exp(a) for a in [-1/4, 0), Q0.15 in and out (Taylor series around -1/8)."""
+    x = wrap_int16(a + (1 << 12))
+    x2 = srdhm_int16(x, x)
+    x3 = srdhm_int16(x2, x)
+    x4 = srdhm_int16(x2, x2)
+    t = srdhm_int16(wrap_int16(rdbpot(x4, 2) + x3), _FX16_ONE_THIRD)
+    t = rdbpot(wrap_int16(t + x2), 1)
+    c = np.int64(_FX16_EXP_M1_8)
+    return clamp(c + srdhm_int16(c, wrap_int16(x + t)), -32768, 32767)
+
+
+@jit
+def _fx16_exp_negative(a, integer_bits):
+    """gemmlowp exp_on_negative_values: exp(a) for a <= 0 in Q(integer_bits), result Q0.15."""
+    frac = 15 - integer_bits
+    quarter = np.int64(1) << (frac - 2)
+    a_mod = wrap_int16((a & (quarter - 1)) - quarter)
+    result = _fx16_exp_quarter(_fx16_shift_left_saturating(a_mod, integer_bits))
+    remainder = wrap_int16(a_mod - a)
+    for k in range(7):
+        exponent = k - 2
+        if integer_bits > exponent and (remainder & (np.int64(1) << (frac + exponent))) != 0:
+            result = srdhm_int16(result, _FX16_EXP_BARREL[k])
+    if integer_bits > 5:
+        if a < rdbpot(-(np.int64(1) << (36 - integer_bits)), 16):
+            result = np.int64(0)
+    if a == 0:
+        result = np.int64(32767)
+    return result
+
+
+@jit
+def _fx16_newton_reciprocal(a):
+    """x ~ 1 / ((a + 1) / 2) in Q2.13 for a in Q0.15 (0, 1): gemmlowp's three Newton-Raphson steps."""
+    s = np.int64(a) + 32767
+    s = s + 1 if s >= 0 else s - 1
+    half_denominator = s // 2 if s >= 0 else -((-s) // 2)    # C division truncates
+    x = wrap_int16(_FX16_48_17 + srdhm_int16(half_denominator, _FX16_NEG_32_17))
+    for _ in range(3):
+        error = wrap_int16((1 << 13) - srdhm_int16(half_denominator, x))
+        x = wrap_int16(x + _fx16_shift_left_saturating(srdhm_int16(x, error), 2))
+    return x
+
+
+@jit
+def fx16_logistic(a, integer_bits):
+    """gemmlowp logistic: raw int16 Q(integer_bits) -> Q0.15 (1/(1 + exp(-a)))."""
+    positive = a > 0
+    magnitude = np.int64(a) if positive else wrap_int16(-np.int64(a))
+    e = _fx16_exp_negative(wrap_int16(-magnitude), integer_bits)
+    # 1 / (1 + e) = reciprocal / 2, rescaled from Q1.14 to Q0.15
+    result = _fx16_shift_left_saturating(_fx16_newton_reciprocal(e), 1)
+    if a == 0:
+        return np.int64(16384)
+    return result if positive else wrap_int16(32767 - result)
+
+
+@jit
+def fx16_tanh(a, integer_bits):
+    """gemmlowp tanh: raw int16 Q(integer_bits) -> Q0.15, as (1 - exp(-2|a|)) / (1 + exp(-2|a|))."""
+    negative = a < 0
+    n = np.int64(a) if negative else wrap_int16(-np.int64(a))
+    # exp(2n): the same raw value read with one more integer bit
+    e = _fx16_exp_negative(n, integer_bits + 1)
+    t = _fx16_shift_left_saturating(wrap_int16(_fx16_newton_reciprocal(e) - (1 << 13)), 2)
+    if a == 0:
+        return np.int64(0)
+    return wrap_int16(-t) if negative else t
+
+
+@jit
+def inv_sqrt_multiplier(x):
+    """TFLite GetInvSqrtQuantizedMultiplierExp(x, reverse_shift=-1): (multiplier, shift) with
+    1/sqrt(x) ~ multiplier * 2^(shift - 31), for mbqm. Newton-Raphson in gemmlowp Q3.28."""
+    if x <= 1:
+        return np.int64(INT32_MAX), np.int64(0)
+    x = np.int64(x)
+    shift = np.int64(11)
+    while x >= (1 << 29):
+        x //= 4
+        shift += 1
+    leading_zeros = 0
+    while (x << leading_zeros) < (np.int64(1) << 31):
+        leading_zeros += 1
+    pairs = (leading_zeros - 1) // 2 - 1
+    shift -= pairs
+    x <<= 2 * pairs
+    half_x = rdbpot(x >> 1, 1)
+    half_three = np.int64((1 << 28) + (1 << 27))
+    y = np.int64(1 << 28)
+    for _ in range(5):
+        y3 = saturating_left_shift(srdhm(srdhm(y, y), y), 6)
+        y = saturating_left_shift(wrap_int32(srdhm(half_three, y) - srdhm(half_x, y3)), 3)
+    y = srdhm(y, 1518500250)      # * sqrt(2) / 2
+    if shift < 0:
+        y = wrap_int32(y << -shift)
+        shift = np.int64(0)
+    return y, -shift
+
+
+_FX16_TABLES = {}
+
+
+def fx16_table(function, integer_bits):
+    """fx16_logistic or fx16_tanh ("logistic" / "tanh") of every int16 input, read-only, indexed
+    by raw + 32768: a lookup is much cheaper than the fixed-point evaluation. Built once per
+    process and shared."""
+    key = (function, integer_bits)
+    if key not in _FX16_TABLES:
+        table = np.empty(65536, np.int16)
+        _fill_fx16_table(table, function == "tanh", integer_bits)
+        table.flags.writeable = False
+        _FX16_TABLES[key] = table
+    return _FX16_TABLES[key]
+
+
+@jit
+def _fill_fx16_table(table, is_tanh, integer_bits):
+    for i in range(65536):
+        v = np.int64(i - 32768)
+        table[i] = fx16_tanh(v, integer_bits) if is_tanh else fx16_logistic(v, integer_bits)

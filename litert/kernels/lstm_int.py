@@ -24,8 +24,8 @@ import numpy as np
 from .common import ACT_NONE, jit
 from .lstm import (BIASES, CELL_STATE, INPUT, INPUT_WEIGHTS, LAYER_NORMS, OUTPUT_STATE, PEEPHOLES,
                    PROJ_BIAS, PROJ_WEIGHTS, RECURRENT_WEIGHTS, ACT_SIGMOID, _activate, _finish_gate)
-from .qmath import (checked_log2, clamp, fx16_table, inv_sqrt_multiplier, mbqm, quantize_multiplier, rdbpot,
-                    wrap_int16, wrap_int32)
+from .fixedpoint import fx16_table, inv_sqrt_multiplier, wrap_int16
+from .qmath import checked_log2, clamp, mbqm, quantize_multiplier, rdbpot, wrap_int32
 
 F32 = np.float32
 PEEPHOLE_OF = {0: PEEPHOLES[0], 1: PEEPHOLES[1], 3: PEEPHOLES[2]}   # gate -> its cell-to-gate input
