@@ -187,15 +187,20 @@ def check_ops_against_intermediates(name, op_names):
     return len(indices)
 
 
-def invoke_allocations(model, inputs):
+def invoke_allocations(model, inputs, **kwargs):
     """(numpy bytes still held after one invoke, peak bytes of all Python allocations during it),
     measured after warm-up. The arena contract wants the first 0 and the second small."""
-    import tracemalloc
     from litert import Interpreter
-    it = Interpreter(model_content=model)
+    it = Interpreter(model_content=model, **kwargs)
     it.allocate_tensors()
     for d, x in zip(it.get_input_details(), inputs):
         it.set_tensor(d["index"], x)
+    return measure_invoke(it)
+
+
+def measure_invoke(it):
+    """invoke_allocations for an Interpreter whose inputs are set."""
+    import tracemalloc
     it.invoke()
     it.invoke()
     tracemalloc.start()

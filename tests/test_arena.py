@@ -1,11 +1,10 @@
 """The memory plan: one arena close to the lower bound, no allocation during invoke, and
 preserve_all_tensors changing nothing but memory."""
-import tracemalloc
-
 import numpy as np
 import pytest
 
 from conftest import models_dir
+from oneop import measure_invoke
 from litert import Interpreter
 from litert.planner import Block, lower_bound, plan_arena
 
@@ -66,24 +65,10 @@ def test_invoke_allocates_no_numpy_memory(path):
     it = Interpreter(model_path=str(path))
     it.allocate_tensors()
     load_inputs(it, path)
-    it.invoke()          # warm-up: numba compiles or loads its cache here
-    it.invoke()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.take_snapshot()
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        it.invoke()
-        peak = tracemalloc.get_traced_memory()[1] - base
-        after = tracemalloc.take_snapshot()
-    finally:
-        tracemalloc.stop()
-    numpy_domain = tracemalloc.DomainFilter(True, np.lib.tracemalloc_domain)
-    grown = [s for s in after.filter_traces([numpy_domain]).compare_to(
-        before.filter_traces([numpy_domain]), "traceback") if s.size_diff > 0]
-    assert sum(s.size_diff for s in grown) == 0, [str(s) for s in grown[:5]]
-    # nothing held afterwards, and no temporary buffer during the call either: the only Python
-    # allocations are small objects (views, tuples)
+    held, peak = measure_invoke(it)   # after warm-up invokes (numba compiles or loads its cache)
+    assert held == 0, f"{held} bytes of numpy memory still held after invoke()"
+    # and no temporary buffer during the call either: the only Python allocations are small
+    # objects (views, tuples)
     assert peak < 64 * 1024, f"{peak} bytes allocated at the peak of invoke()"
 
 

@@ -27,23 +27,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # make `litert` importable without installing
     sys.path.insert(0, str(ROOT))
 
+from conftest import models_dir  # noqa: E402
 from litert import schema_fb  # noqa: E402
 
 GEN_SCRIPT = ROOT / "tools" / "gen_schema.py"
 COMMITTED = ROOT / "litert" / "schema_fb.py"
 
 
-def _models_dir() -> Path | None:
-    env = os.environ.get("LITERT_MODELS_DIR")
-    # CI clones the repo next to a copy of shared/; locally it is /work/shared.
-    cands = [Path(env)] if env else [ROOT.parent / "shared" / "models", Path("/work/shared/models")]
-    for c in cands:
-        if c.is_dir():
-            return c
-    return None
-
-
-MODELS_DIR = _models_dir()
+MODELS_DIR = models_dir()
 MODELS = sorted(MODELS_DIR.rglob("*.tflite")) if MODELS_DIR else []
 
 
