@@ -16,16 +16,21 @@ and which rhs matrix feed output batch i) and dispatches on the types:
   scaled back to float as the reference does (EvalHybrid). The official kernel indexes its
   per-row scales wrongly when the lhs has more than one batch dimension of size > 1; litert
   scales every row with its own factor.
+With num_threads > 1 a big enough op is cut into chunks of output batches or, for one output
+matrix, of its rows (litert/threads.py); the operands are prepared (transposed, packed,
+quantized) before, by the calling thread.
 """
 import numpy as np
 
 from ..registry import register_builtin
+from ..threads import plan, run_chunks, with_parts
 from .common import jit
 from .fully_connected import packed_bias, packed_weights
 from .gemm import NR, gemm, pack_weights, panels
 from .matmul_int8 import (EPI_MBQM32, EPI_MBQM64, EPI_RAW, hybrid_finish, int_gemm, padded_rows,
                           quantize_rows, weighted_row_sums)
 from .qmath import quantize_multiplier
+from .sync import chunk_end, chunk_start
 
 I8, I16, I32, F32 = (np.dtype(t) for t in (np.int8, np.int16, np.int32, np.float32))
 # (lhs, rhs) -> allowed output types
@@ -93,6 +98,31 @@ class Layout:
         return mats if self.adj_y else np.swapaxes(mats, 1, 2)
 
 
+# One core's speed, to size the work split across threads (litert/threads.py), measured on the
+# development machine (x86-64, AVX-512): multiply-adds per us.
+FLOAT_MACS_PER_US = 70_000
+INTEGER_MACS_PER_US = 40_000
+HYBRID_MACS_PER_US = 30_000
+
+
+def _spans(ctx, lay, macs_per_us):
+    """(b0, b1, r0, r1) per thread: output batches b0..b1 or, when there is one output matrix,
+    its rows r0..r1."""
+    us = lay.out_count * lay.m * lay.n * lay.k / macs_per_us
+    if lay.out_count > 1:
+        return [(b0, b1, 0, lay.m) for b0, b1 in plan(ctx.num_threads, lay.out_count, us)]
+    return [(0, 1, r0, r1) for r0, r1 in plan(ctx.num_threads, lay.m, us, 4)]
+
+
+def _rows(a, r0, r1):
+    """Rows r0..r1 of the matrices of a [count, m, ...] array: the array itself when that is all
+    of them, else (count 1) a [1, r1 - r0, ...] view."""
+    if r0 == 0 and r1 == a.shape[1]:
+        return a
+    per_row = a[0, 0].size
+    return a.reshape(-1)[r0 * per_row:r1 * per_row].reshape((1, r1 - r0) + a.shape[2:])
+
+
 def _source_index(grid_shape, dims):
     """For each output batch, the flat index of the operand matrix it reads (size-1 dims broadcast)."""
     src = np.arange(int(np.prod(dims, dtype=np.int64))).reshape(dims)
@@ -118,19 +148,27 @@ def _prepare_float(ctx):
     lhs_t = ctx.scratch((lay.lhs_count, m, k), np.float32) if lay.adj_x else None
     shapes = (lay.lhs_shape, (lay.rhs_count,) + lay.rhs_matrix, (m, n, k))
     return ("float", shapes, lay.adj_y, rhs_packed, lhs_t, ctx.persistent(lay.lhs_index),
-            ctx.persistent(lay.rhs_index), ctx.persistent(packed_bias(None, n)))
+            ctx.persistent(lay.rhs_index), ctx.persistent(packed_bias(None, n)),
+            _spans(ctx, lay, FLOAT_MACS_PER_US), [])
+
+
+def _bind_float(data, ins, outs, scratch):
+    _, (lhs_shape, _, (m, n, k)), _, rhs, lhs_t, lhs_index, rhs_index, bias, spans, chunks = data
+    lhs = (scratch[lhs_t] if lhs_t is not None else ins[0]).reshape(-1)
+    rhs = scratch[rhs] if isinstance(rhs, int) else rhs
+    out = outs[0].reshape(-1)
+    # rows r0..r1 (of the one output matrix, whose lhs is matrix 0): m = r1 - r0 from row r0
+    chunks[:] = with_parts([(r1 - r0, n, k, lhs[r0 * k:], rhs, lhs_index[b0:b1], rhs_index[b0:b1], bias,
+                             out[(b0 * m + r0) * n:((b1 - 1) * m + r1) * n]) for b0, b1, r0, r1 in spans])
 
 
 def _eval_float(data, ins, outs, scratch):
-    _, (lhs_shape, rhs_shape, (m, n, k)), adj_y, rhs, lhs_t, lhs_index, rhs_index, bias = data
-    lhs = ins[0].reshape(lhs_shape)
+    _, (lhs_shape, rhs_shape, _), adj_y, rhs, lhs_t = data[:5]
     if lhs_t is not None:
-        transpose_last2(lhs, scratch[lhs_t])
-        lhs = scratch[lhs_t]
+        transpose_last2(ins[0].reshape(lhs_shape), scratch[lhs_t])
     if isinstance(rhs, int):
-        rhs = scratch[rhs]
-        pack_rhs(ins[1].reshape(rhs_shape), adj_y, rhs)
-    batch_matmul_float(m, n, k, lhs.reshape(-1), rhs, lhs_index, rhs_index, bias, outs[0].reshape(-1))
+        pack_rhs(ins[1].reshape(rhs_shape), adj_y, scratch[rhs])
+    run_chunks(batch_matmul_float, data[-1])
 
 
 @jit
@@ -162,12 +200,15 @@ def transpose_last2(src, dst):
 
 
 @jit
-def batch_matmul_float(m, n, k, lhs, rhs, lhs_index, rhs_index, bias, out):
-    """out batch i = lhs matrix lhs_index[i] @ rhs matrix rhs_index[i]; lhs, out flat."""
-    inf = np.float32(np.inf)
-    for i in range(rhs_index.shape[0]):
-        gemm(m, n, k, lhs, lhs_index[i] * m * k, k, rhs[rhs_index[i]], bias, out, i * m * n, n,
-             False, -inf, inf)
+def batch_matmul_float(m, n, k, lhs, rhs, lhs_index, rhs_index, bias, out, sync, part):
+    """out batch i = lhs matrix lhs_index[i] @ rhs matrix rhs_index[i]; lhs, out flat; chunk
+    `part` of the op (sync.py)."""
+    if chunk_start(sync, part):
+        inf = np.float32(np.inf)
+        for i in range(rhs_index.shape[0]):
+            gemm(m, n, k, lhs, lhs_index[i] * m * k, k, rhs[rhs_index[i]], bias, out, i * m * n, n,
+                 False, -inf, inf)
+    chunk_end(sync, part)
 
 
 # -- integer and hybrid: shared operand handling ------------------------------------------------
@@ -243,15 +284,28 @@ def _prepare_integer(ctx):
     row_corr = (ctx.scratch((lay.lhs_count, m), np.int64) if zp_r
                 else ctx.persistent(np.zeros((lay.lhs_count, m), np.int64)))
     lhs_t = ctx.scratch((lay.lhs_count, m, k), lhs.dtype) if lay.adj_x else None
+    spans = _spans(ctx, lay, INTEGER_MACS_PER_US)
     return ("integer", lay.lhs_shape, (lay.rhs_count,) + lay.rhs_matrix, lay.adj_y, lhs_t, rows, col_corr,
             row_corr, zp_l, zp_r, k, ctx.persistent(lay.lhs_index), ctx.persistent(lay.rhs_index),
-            ctx.scratch((4, padded_rows(n)), np.int64), kind, lhs.dtype == np.int8, mult, shift, zp_o,
-            int(info.min), int(info.max), (m, n))
+            ctx.scratch((len(spans), 4, padded_rows(n)), np.int64), kind, lhs.dtype == np.int8, mult, shift, zp_o,
+            int(info.min), int(info.max), (m, n), spans, [])
+
+
+def _bind_integer(data, ins, outs, scratch):
+    (_, lhs_shape, _, _, lhs_t, rows, col_corr, row_corr, _, _, _, lhs_index, rhs_index, acc, kind, wrap32,
+     mult, shift, zp_o, lo, hi, (m, n), spans, chunks) = data
+    lhs = scratch[lhs_t] if lhs_t is not None else ins[0].reshape(lhs_shape)
+    rows, col_corr, row_corr = (scratch[a] if isinstance(a, int) else a for a in (rows, col_corr, row_corr))
+    out = outs[0].reshape(lhs_index.shape[0], m, n)
+    acc = scratch[acc]
+    chunks[:] = with_parts([(_rows(lhs, r0, r1), rows, _rows(out[b0:b1], r0, r1), acc[i], col_corr,
+                             _rows(row_corr, r0, r1), lhs_index[b0:b1], rhs_index[b0:b1], kind, wrap32, mult, shift,
+                             _NO_SCALE, zp_o, lo, hi) for i, (b0, b1, r0, r1) in enumerate(spans)])
 
 
 def _eval_integer(data, ins, outs, scratch):
     (_, lhs_shape, rhs_shape, adj_y, lhs_t, rows, col_corr, row_corr, zp_l, zp_r, k, lhs_index,
-     rhs_index, acc, kind, wrap32, mult, shift, zp_o, lo, hi, (m, n)) = data
+     rhs_index, acc, kind, wrap32, mult, shift, zp_o, lo, hi, (m, n), spans, chunks) = data
     lhs = _lhs_rows(lhs_t, lhs_shape, ins, scratch)
     if isinstance(rows, int):
         rows = scratch[rows]
@@ -264,9 +318,7 @@ def _eval_integer(data, ins, outs, scratch):
         row_corr = scratch[row_corr]
         for r in range(lhs.shape[0]):
             weighted_row_sums(lhs[r], -zp_r, _CONST_ZERO[:0], row_corr[r])
-    out = outs[0].reshape(lhs_index.shape[0], m, n)
-    batch_matmul_int(lhs, rows, out, scratch[acc], col_corr, row_corr, lhs_index, rhs_index, kind, wrap32,
-                     mult, shift, _NO_SCALE, zp_o, lo, hi)
+    run_chunks(batch_matmul_int, chunks)
 
 
 _CONST_ZERO = np.zeros(1, np.int64)
@@ -274,12 +326,15 @@ _CONST_ZERO = np.zeros(1, np.int64)
 
 @jit
 def batch_matmul_int(lhs, rows, out, acc, col_corr, row_corr, lhs_index, rhs_index, kind, wrap32, mult,
-                     shift, no_scale, zp_o, lo, hi):
-    """out[i] = requantized lhs[lhs_index[i]] x rows[rhs_index[i]]^T (int_gemm per output batch)."""
-    for i in range(out.shape[0]):
-        li, ri = lhs_index[i], rhs_index[i]
-        int_gemm(lhs[li], rows[ri], out[i], acc, col_corr[ri], row_corr[li], kind, wrap32, mult, shift,
-                 no_scale, zp_o, lo, hi)
+                     shift, no_scale, zp_o, lo, hi, sync, part):
+    """out[i] = requantized lhs[lhs_index[i]] x rows[rhs_index[i]]^T (int_gemm per output batch);
+    chunk `part` of the op (sync.py)."""
+    if chunk_start(sync, part):
+        for i in range(out.shape[0]):
+            li, ri = lhs_index[i], rhs_index[i]
+            int_gemm(lhs[li], rows[ri], out[i], acc, col_corr[ri], row_corr[li], kind, wrap32, mult, shift,
+                     no_scale, zp_o, lo, hi)
+    chunk_end(sync, part)
 
 
 _NO_SCALE = np.zeros(0, np.float64)
@@ -316,29 +371,40 @@ def _prepare_hybrid(ctx):
     lhs_t = ctx.scratch((lay.lhs_count, m, k), np.float32) if lay.adj_x else None
     asymmetric = bool(getattr(ctx.options, "asymmetricQuantizeInputs", False))
     rows_total = lay.lhs_count * m
+    spans = _spans(ctx, lay, HYBRID_MACS_PER_US)
+    by_batch = lay.out_count > 1       # else spans cut the rows of one dots matrix
     return ("hybrid", lay.lhs_shape, (lay.rhs_count,) + lay.rhs_matrix, lay.adj_y, lhs_t, rows, w_sums,
             ctx.persistent(col_scales), asymmetric, ctx.persistent(lay.lhs_index), ctx.persistent(lay.rhs_index),
             ctx.scratch((lay.lhs_count, m, k), np.int8), ctx.scratch((lay.lhs_count, m), np.float32),
-            ctx.scratch((lay.lhs_count, m), np.int32), ctx.scratch((m, n), np.int32),
-            ctx.scratch((4, padded_rows(n)), np.int64), ctx.persistent(np.zeros(max(n, m, 1), np.int64)),
-            ctx.persistent(np.zeros(n, np.float32)), (m, n, rows_total))
+            ctx.scratch((lay.lhs_count, m), np.int32), ctx.scratch((len(spans) if by_batch else 1, m, n), np.int32),
+            ctx.scratch((len(spans), 4, padded_rows(n)), np.int64), ctx.persistent(np.zeros(max(n, m, 1), np.int64)),
+            ctx.persistent(np.zeros(n, np.float32)), (m, n, rows_total), spans, [])
+
+
+def _bind_hybrid(data, ins, outs, scratch):
+    (_, _, _, _, _, rows, w_sums, col_scales, _, lhs_index, rhs_index, q, sf, offsets, dots, acc, zeros, no_bias,
+     (m, n, _), spans, chunks) = data
+    rows, w_sums = (scratch[a] if isinstance(a, int) else a for a in (rows, w_sums))
+    q, sf, offsets, dots, acc = scratch[q], scratch[sf], scratch[offsets], scratch[dots], scratch[acc]
+    out = outs[0].reshape(lhs_index.shape[0], m, n)
+    chunks[:] = with_parts([(_rows(q, r0, r1), rows, w_sums, _rows(sf, r0, r1), _rows(offsets, r0, r1), col_scales,
+                             no_bias, _rows(out[b0:b1], r0, r1), dots[i % dots.shape[0]][r0:r1], acc[i], zeros,
+                             lhs_index[b0:b1], rhs_index[b0:b1], _NO_MULT, _NO_SCALE)
+                            for i, (b0, b1, r0, r1) in enumerate(spans)])
 
 
 def _eval_hybrid(data, ins, outs, scratch):
     (_, lhs_shape, rhs_shape, adj_y, lhs_t, rows, w_sums, col_scales, asymmetric, lhs_index, rhs_index,
-     q, sf, offsets, dots, acc, zeros, no_bias, (m, n, rows_total)) = data
+     q, sf, offsets, dots, acc, zeros, no_bias, (m, n, rows_total), spans, chunks) = data
     lhs = _lhs_rows(lhs_t, lhs_shape, ins, scratch)
     if isinstance(rows, int):
         rows = scratch[rows]
         rhs_to_rows(ins[1].reshape(rhs_shape), adj_y, rows)
-        w_sums = scratch[w_sums]
-        row_sums32(rows, w_sums)
-    q, sf, offsets = scratch[q], scratch[sf], scratch[offsets]
+        row_sums32(rows, scratch[w_sums])
     k = lhs.shape[2]
-    quantize_rows(lhs.reshape(rows_total, k), q.reshape(rows_total, k), sf.reshape(-1), offsets.reshape(-1),
-                  asymmetric)
-    batch_matmul_hybrid(q, rows, w_sums, sf, offsets, col_scales, no_bias, outs[0].reshape(lhs_index.shape[0], m, n),
-                        scratch[dots], scratch[acc], zeros, lhs_index, rhs_index, _NO_MULT, _NO_SCALE)
+    quantize_rows(lhs.reshape(rows_total, k), scratch[q].reshape(rows_total, k), scratch[sf].reshape(-1),
+                  scratch[offsets].reshape(-1), asymmetric)
+    run_chunks(batch_matmul_hybrid, chunks)
 
 
 @jit
@@ -354,9 +420,19 @@ def row_sums32(rows, out):
 
 @jit
 def batch_matmul_hybrid(q, rows, w_sums, sf, offsets, col_scales, no_bias, out, dots, acc, zeros, lhs_index,
-                        rhs_index, no_mult, no_scale):
+                        rhs_index, no_mult, no_scale, sync, part):
     """out[i] = float(lhs[lhs_index[i]] x rows[rhs_index[i]]^T) from the quantized lhs rows q (their
-    scales sf and offsets) and the int8 rhs rows (their sums w_sums, column scales col_scales)."""
+    scales sf and offsets) and the int8 rhs rows (their sums w_sums, column scales col_scales);
+    chunk `part` of the op (sync.py)."""
+    if chunk_start(sync, part):
+        _batch_matmul_hybrid(q, rows, w_sums, sf, offsets, col_scales, no_bias, out, dots, acc, zeros, lhs_index,
+                             rhs_index, no_mult, no_scale)
+    chunk_end(sync, part)
+
+
+@jit
+def _batch_matmul_hybrid(q, rows, w_sums, sf, offsets, col_scales, no_bias, out, dots, acc, zeros, lhs_index,
+                         rhs_index, no_mult, no_scale):
     m, n = dots.shape
     inf = np.float32(np.inf)
     for i in range(out.shape[0]):
@@ -368,10 +444,15 @@ def batch_matmul_hybrid(q, rows, w_sums, sf, offsets, col_scales, no_bias, out, 
 
 # -- dispatch ----------------------------------------------------------------------------------
 EVALS = {"float": _eval_float, "integer": _eval_integer, "hybrid": _eval_hybrid}
+BINDS = {"float": _bind_float, "integer": _bind_integer, "hybrid": _bind_hybrid}
+
+
+def bind_batch_matmul(data, ins, outs, scratch):
+    BINDS[data[0]](data, ins, outs, scratch)
 
 
 def eval_batch_matmul(data, ins, outs, scratch):
     EVALS[data[0]](data, ins, outs, scratch)
 
 
-register_builtin("BATCH_MATMUL", prepare_batch_matmul, eval_batch_matmul)
+register_builtin("BATCH_MATMUL", prepare_batch_matmul, eval_batch_matmul, bind=bind_batch_matmul)

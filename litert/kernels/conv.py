@@ -16,27 +16,54 @@ How they run fast:
   one GEMM adds into the output pixels that tap reaches (output row stride = stride_w pixels).
 - DEPTHWISE_CONV_2D runs channels innermost (contiguous in input, weights and output); 3x3
   windows inside the image take all nine taps in one pass, two output pixels at a time.
+- With num_threads > 1 an op big enough to pay for it is cut into chunks (litert/threads.py):
+  output rows (pixels for a 1x1 CONV_2D at stride 1), output channels for a 1x1 CONV_2D whose
+  weights outweigh its pixels and for the transposed convolutions. Each chunk computes its
+  outputs with the same code as one thread would, so the results are the same bits; each has
+  its own im2col scratch.
 """
 import struct
 
 import numpy as np
 
 from ..registry import register_builtin, register_custom_op
+from ..threads import per_chunk, plan, run_chunks, with_parts
 from .common import (PADDING_SAME, PADDING_VALID, check_padding, conv_output_size, conv_padding,
                      float_activation_range, jit)
 from .conv_int8 import (QuantConv, prepare_quantized_conv2d, prepare_quantized_depthwise,
                         prepare_quantized_transpose)
 from .gemm import FAST, NR, gemm, gemm_nk, pack_bias, pack_weights, panels, use_dot
+from .sync import chunk_end, chunk_start
 
 NO_CLAMP = (np.float32(-np.inf), np.float32(np.inf))
 
+# One core's speed, to size the work split across threads (litert/threads.py), measured on the
+# development machine (x86-64, AVX-512) on MobileNet and face detection layers: multiply-adds per
+# us of the GEMM (conv, transposed conv) and of the depthwise loops (plus output pixels per us:
+# few channels cost more per multiply-add), floats gathered per us by im2col.
+GEMM_MACS_PER_US = 80_000
+IM2COL_FLOATS_PER_US = 2_000
+DEPTHWISE_MACS_PER_US, DEPTHWISE_PIXELS_PER_US = 32_000, 60
+TRANSPOSE_MACS_PER_US = 22_000
+
 
 # -- jitted cores ----------------------------------------------------------------------------
-@jit(fastmath=FAST)
-def conv2d_float(x, w, bias, out, col, geom, lo, hi):
+@jit
+def conv2d_float(x, w, bias, out, col, geom, lo, hi, span, sync, part):
     """x [N,H,W,C] and out [N,OH,OW,O] flat; w, bias packed per group (pack_conv); col: scratch
-    for `rows` output rows of im2col patches."""
+    for `rows` output rows of im2col patches. span = (start, stop, c0, c1): this call computes
+    output rows start..stop of the N*OH (pixels of the N*H*W, for a 1x1 convolution at stride 1)
+    and output channels c0..c1 of each group (c0 a multiple of NR in the panel layout); chunk
+    `part` of a split op (sync.py)."""
+    if chunk_start(sync, part):
+        _conv2d_float(x, w, bias, out, col, geom, lo, hi, span)
+    chunk_end(sync, part)
+
+
+@jit(fastmath=FAST)
+def _conv2d_float(x, w, bias, out, col, geom, lo, hi, span):
     n_batch, h, wd, c, oh, ow, o, kh, kw, sh, sw, dh, dw, ph, pw, groups, rows, dot = geom
+    start, stop, c0, c1 = span
     cg = c // groups
     og = o // groups
     kg = kh * kw * cg
@@ -44,32 +71,37 @@ def conv2d_float(x, w, bias, out, col, geom, lo, hi):
     if pointwise and sh == 1 and sw == 1:
         # every pixel of the batch is one row of a single GEMM
         for g in range(groups):
-            _gemm(dot, n_batch * h * wd, og, cg, x, g * cg, c, w[g], bias[g], out, g * og, o, lo, hi)
+            _gemm(dot, stop - start, c0, c1, cg, x, start * c + g * cg, c, w[g], bias[g], out,
+                  start * o + g * og, o, lo, hi)
         return
-    for n in range(n_batch):
-        for chunk in range(-(-oh // rows)):   # (a run-time range step would keep a raise path)
-            y0 = chunk * rows
-            y1 = min(y0 + rows, oh)
-            for g in range(groups):
-                out_off = ((n * oh + y0) * ow) * o + g * og
-                if pointwise:   # strided 1x1: rows of the input pixels it samples
-                    for y in range(y0, y1):
-                        _gemm(dot, ow, og, cg, x, ((n * h + y * sh) * wd) * c + g * cg, sw * c,
-                              w[g], bias[g], out, out_off + (y - y0) * ow * o, o, lo, hi)
-                    continue
-                for y in range(y0, y1):
-                    _im2col_row(x, col, (y - y0) * ow * kg, n, y, g * cg, cg, geom)
-                _gemm(dot, (y1 - y0) * ow, og, kg, col, 0, kg, w[g], bias[g], out, out_off, o, lo, hi)
+    for chunk in range(-(-(stop - start) // rows)):   # (a run-time range step would keep a raise path)
+        r0 = start + chunk * rows
+        r1 = min(r0 + rows, stop)
+        for g in range(groups):
+            out_off = r0 * ow * o + g * og
+            if pointwise:   # strided 1x1: rows of the input pixels it samples
+                for r in range(r0, r1):
+                    n = r // oh
+                    y = r - n * oh
+                    _gemm(dot, ow, c0, c1, cg, x, ((n * h + y * sh) * wd) * c + g * cg, sw * c,
+                          w[g], bias[g], out, out_off + (r - r0) * ow * o, o, lo, hi)
+                continue
+            for r in range(r0, r1):
+                n = r // oh
+                _im2col_row(x, col, (r - r0) * ow * kg, n, r - n * oh, g * cg, cg, geom)
+            _gemm(dot, (r1 - r0) * ow, c0, c1, kg, col, 0, kg, w[g], bias[g], out, out_off, o, lo, hi)
 
 
 @jit(fastmath=FAST, inline="always")
-def _gemm(dot, m, n, k, a, a_off, lda, w, bias, out, out_off, ldo, lo, hi):
-    """gemm on weights packed in panels [panels, k, NR] (bias [panels, NR]), or gemm_nk on the
-    dot layout [1, n, k] (bias [1, n])."""
+def _gemm(dot, m, c0, c1, k, a, a_off, lda, w, bias, out, out_off, ldo, lo, hi):
+    """Output channels c0..c1 of a GEMM: gemm on weights packed in panels [panels, k, NR] (bias
+    [panels, NR]; c0 a multiple of NR), or gemm_nk on the dot layout [1, n, k] (bias [1, n])."""
     if dot:
-        gemm_nk(m, n, k, a, a_off, lda, w[0], bias[0], out, out_off, ldo, False, lo, hi)
+        gemm_nk(m, c1 - c0, k, a, a_off, lda, w[0][c0:c1], bias[0][c0:c1], out, out_off + c0, ldo,
+                False, lo, hi)
     else:
-        gemm(m, n, k, a, a_off, lda, w, bias, out, out_off, ldo, False, lo, hi)
+        q0, q1 = c0 // NR, -(-c1 // NR)
+        gemm(m, c1 - c0, k, a, a_off, lda, w[q0:q1], bias[q0:q1], out, out_off + c0, ldo, False, lo, hi)
 
 
 @jit(inline="always")
@@ -104,37 +136,48 @@ def _im2col_row(x, col, start, n, y, c0, cg, geom):
                         dst[ch] = 0.0
 
 
-@jit(fastmath=FAST)
-def depthwise_float(x, w, bias, out, geom, lo, hi):
+@jit
+def depthwise_float(x, w, bias, out, geom, lo, hi, span, sync, part):
     """x [N,H,W,C], out [N,OH,OW,C*M]; w [KH*KW, C*M]. Output channel c*M + m reads input
     channel c. 3x3 windows inside the image go two output pixels per pass over the channels,
-    all nine taps at once (the pair shares weight loads, and input loads at stride 1)."""
+    all nine taps at once (the pair shares weight loads, and input loads at stride 1).
+    span = (start, stop): the output rows of the N*OH this call computes; chunk `part` of a split
+    op (sync.py)."""
+    if chunk_start(sync, part):
+        _depthwise_float(x, w, bias, out, geom, lo, hi, span)
+    chunk_end(sync, part)
+
+
+@jit(fastmath=FAST)
+def _depthwise_float(x, w, bias, out, geom, lo, hi, span):
     n_batch, h, wd, c, oh, ow, o, kh, kw, sh, sw, dh, dw, ph, pw, mult = geom
+    start, stop = span
     fast3x3 = kh == 3 and kw == 3 and mult == 1
     # output columns whose window lies inside the image: 0 <= ox*sw - pw and ox*sw - pw + 2*dw < wd
     ox_lo = min(ow, -(-pw // sw))
     ox_hi = max(ox_lo, min(ow, (wd - 1 - 2 * dw + pw) // sw + 1))
-    for n in range(n_batch):
-        for y in range(oh):
-            iy = y * sh - ph
-            orow = out[n, y]
-            if not (fast3x3 and iy >= 0 and iy + 2 * dh < h):
-                for ox in range(ow):
-                    _depthwise_pixel(x, w, bias, orow[ox], n, iy, ox * sw - pw, geom, lo, hi)
-                continue
-            for ox in range(ox_lo):
+    for row in range(start, stop):
+        n = row // oh
+        y = row - n * oh
+        iy = y * sh - ph
+        orow = out[n, y]
+        if not (fast3x3 and iy >= 0 and iy + 2 * dh < h):
+            for ox in range(ow):
                 _depthwise_pixel(x, w, bias, orow[ox], n, iy, ox * sw - pw, geom, lo, hi)
-            r0, r1, r2 = x[n, iy], x[n, iy + dh], x[n, iy + 2 * dh]
-            ox = ox_lo
-            while ox + 1 < ox_hi:
-                _depthwise3x3_pair(r0, r1, r2, ox * sw - pw, (ox + 1) * sw - pw, dw, w, bias,
-                                   orow[ox], orow[ox + 1], lo, hi)
-                ox += 2
-            if ox < ox_hi:   # odd one out: the pair kernel on the same pixel twice
-                _depthwise3x3_pair(r0, r1, r2, ox * sw - pw, ox * sw - pw, dw, w, bias,
-                                   orow[ox], orow[ox], lo, hi)
-            for ox in range(ox_hi, ow):
-                _depthwise_pixel(x, w, bias, orow[ox], n, iy, ox * sw - pw, geom, lo, hi)
+            continue
+        for ox in range(ox_lo):
+            _depthwise_pixel(x, w, bias, orow[ox], n, iy, ox * sw - pw, geom, lo, hi)
+        r0, r1, r2 = x[n, iy], x[n, iy + dh], x[n, iy + 2 * dh]
+        ox = ox_lo
+        while ox + 1 < ox_hi:
+            _depthwise3x3_pair(r0, r1, r2, ox * sw - pw, (ox + 1) * sw - pw, dw, w, bias,
+                               orow[ox], orow[ox + 1], lo, hi)
+            ox += 2
+        if ox < ox_hi:   # odd one out: the pair kernel on the same pixel twice
+            _depthwise3x3_pair(r0, r1, r2, ox * sw - pw, ox * sw - pw, dw, w, bias,
+                               orow[ox], orow[ox], lo, hi)
+        for ox in range(ox_hi, ow):
+            _depthwise_pixel(x, w, bias, orow[ox], n, iy, ox * sw - pw, geom, lo, hi)
 
 
 @jit(fastmath=FAST, inline="always")
@@ -188,15 +231,26 @@ def _depthwise_pixel(x, w, bias, acc, n, iy0, ix0, geom, lo, hi):
         acc[ch] = min(max(acc[ch], lo), hi)
 
 
-@jit(fastmath=FAST)
-def transpose_conv_float(x, w, bias, out, geom, lo, hi):
+@jit
+def transpose_conv_float(x, w, bias, out, geom, lo, hi, channels, sync, part):
     """x [N,H,W,I], out [N,OH,OW,O] flat; w, bias packed per filter tap (pack_transpose). Input
-    pixel (iy, ix) reaches output (iy*SH - PH + i, ix*SW - PW + j) through tap (i, j)."""
+    pixel (iy, ix) reaches output (iy*SH - PH + i, ix*SW - PW + j) through tap (i, j).
+    channels = (c0, c1): the output channels this call computes (c0 a multiple of NR in the
+    panel layout); chunk `part` of a split op (sync.py)."""
+    if chunk_start(sync, part):
+        _transpose_conv_float(x, w, bias, out, geom, lo, hi, channels)
+    chunk_end(sync, part)
+
+
+@jit(fastmath=FAST)
+def _transpose_conv_float(x, w, bias, out, geom, lo, hi, channels):
     n_batch, h, wd, ci, oh, ow, o, kh, kw, sh, sw, ph, pw, dot = geom
+    c0, c1 = channels
+    q0, q1 = c0 // NR, -(-c1 // NR)
     per_row = bias.shape[1]
     for p in range(n_batch * oh * ow):
         acc = out[p * o:(p + 1) * o]
-        for ch in range(o):
+        for ch in range(c0, c1):
             acc[ch] = bias[ch // per_row, ch % per_row]
     for n in range(n_batch):
         for iy in range(h):
@@ -211,26 +265,29 @@ def transpose_conv_float(x, w, bias, out, geom, lo, hi):
                     if ix1 <= ix0:
                         continue
                     a_off = ((n * h + iy) * wd + ix0) * ci
-                    out_off = ((n * oh + y) * ow + ix0 * sw - pw + j) * o
+                    out_off = ((n * oh + y) * ow + ix0 * sw - pw + j) * o + c0
                     tap = w[i * kw + j]
                     if dot:
-                        gemm_nk(ix1 - ix0, o, ci, x, a_off, ci, tap[0], bias[0], out, out_off,
-                                sw * o, True, NO_CLAMP[0], NO_CLAMP[1])
+                        gemm_nk(ix1 - ix0, c1 - c0, ci, x, a_off, ci, tap[0][c0:c1], bias[0][c0:c1], out,
+                                out_off, sw * o, True, NO_CLAMP[0], NO_CLAMP[1])
                     else:
-                        gemm(ix1 - ix0, o, ci, x, a_off, ci, tap, bias, out, out_off, sw * o, True,
-                             NO_CLAMP[0], NO_CLAMP[1])
+                        gemm(ix1 - ix0, c1 - c0, ci, x, a_off, ci, tap[q0:q1], bias[q0:q1], out, out_off,
+                             sw * o, True, NO_CLAMP[0], NO_CLAMP[1])
     if lo > -np.inf or hi < np.inf:
-        for p in range(out.shape[0]):
-            out[p] = min(max(out[p], lo), hi)
+        for p in range(n_batch * oh * ow):
+            acc = out[p * o:(p + 1) * o]
+            for ch in range(c0, c1):
+                acc[ch] = min(max(acc[ch], lo), hi)
 
 
 # -- prepare helpers -------------------------------------------------------------------------
 class ConvData:
     """What eval needs: the geometry (a tuple of ints), packed weights and bias (or the scratch
-    slots to pack run-time ones into), the activation bounds."""
+    slots to pack run-time ones into), the activation bounds, the work cut into spans (one per
+    thread, see litert/threads.py) and, once bound, one argument tuple per span."""
 
     __slots__ = ("geom", "weights", "bias", "weights_slot", "bias_slot", "col_slot", "lo", "hi",
-                 "dot")
+                 "dot", "spans", "chunks")
 
     def __init__(self, geom, lo, hi, dot=False):
         self.geom = tuple(int(v) for v in geom)
@@ -238,6 +295,7 @@ class ConvData:
         self.lo, self.hi = np.float32(lo), np.float32(hi)
         self.weights = self.bias = None
         self.weights_slot = self.bias_slot = self.col_slot = None
+        self.spans = self.chunks = None
 
 
 def _float32_only(ctx, *specs):
@@ -345,17 +403,20 @@ def _setup_packing(ctx, data, filt, pack, shapes, bias_index, channels):
         data.bias_slot = ctx.scratch(bias_shape, np.float32)
 
 
-def _packed_inputs(data, ins, scratch, pack, bias_index):
-    """Packed weights and bias for this invoke: the prepared ones, or the inputs packed now."""
-    w = data.weights
-    if w is None:
-        w = scratch[data.weights_slot]
-        pack(ins[1], w, data.dot)
-    bias = data.bias
-    if bias is None:
-        bias = scratch[data.bias_slot]
-        pack_grouped_bias(ins[bias_index].reshape(-1), bias, data.dot)
+def _packed_operands(data, scratch):
+    """The packed weights and bias eval runs on: the prepared ones, or the scratch that eval packs
+    run-time ones into (_pack_runtime_operands)."""
+    w = data.weights if data.weights is not None else scratch[data.weights_slot]
+    bias = data.bias if data.bias is not None else scratch[data.bias_slot]
     return w, bias
+
+
+def _pack_runtime_operands(data, ins, scratch, pack, bias_index):
+    """Weights or bias that arrive at run time, packed into their scratch for this invoke."""
+    if data.weights is None:
+        pack(ins[1], scratch[data.weights_slot], data.dot)
+    if data.bias is None:
+        pack_grouped_bias(ins[bias_index].reshape(-1), scratch[data.bias_slot], data.dot)
 
 
 # -- CONV_2D -----------------------------------------------------------------------------------
@@ -386,22 +447,44 @@ def prepare_conv2d(ctx):
         return prepare_quantized_conv2d(ctx, (n, h, w, c, oh, ow, o, kh, kw, sh, sw, dh, dw, ph, pw, groups))
     _float32_only(ctx, out)
     kg = kh * kw * cg
-    rows = max(1, min(oh, COL_FLOATS // max(ow * kg, 1)))
-    dot, *shapes = _layouts(groups, o // groups, kg, groups)
+    og = o // groups
+    dot, *shapes = _layouts(groups, og, kg, groups)
+    pointwise = kh == 1 and kw == 1 and ph == 0 and pw == 0
+    # threads: a 1x1 convolution whose weights outweigh its pixels splits its output channels
+    # (each thread reads part of the weights), any other splits output rows (pixels at stride 1)
+    direct = pointwise and sh == 1 and sw == 1
+    units = n * h * w if direct else n * oh
+    pixels = n * oh * ow
+    us = pixels * o * kg / GEMM_MACS_PER_US + (0 if pointwise else pixels * kg / IM2COL_FLOATS_PER_US)
+    if pointwise and groups == 1 and not dot and o > pixels:
+        spans = [(0, units, c0, c1) for c0, c1 in plan(ctx.num_threads, o, us, NR)]
+    else:
+        spans = [(r0, r1, 0, og) for r0, r1 in plan(ctx.num_threads, units, us, 4 if direct else 1)]
+    longest = max(r1 - r0 for r0, r1, _, _ in spans)
+    rows = max(1, min(longest, COL_FLOATS // max(ow * kg, 1)))
     data = ConvData((n, h, w, c, oh, ow, o, kh, kw, sh, sw, dh, dw, ph, pw, groups, rows, dot),
                     *float_activation_range(ctx), dot)
+    data.spans = spans
     _setup_packing(ctx, data, filt, pack_conv, shapes, 2, o)
-    pointwise = kh == 1 and kw == 1 and ph == 0 and pw == 0
-    data.col_slot = ctx.scratch((1 if pointwise else rows * ow * kg,), np.float32)
+    data.col_slot = ctx.scratch((len(spans) * (1 if pointwise else rows * ow * kg),), np.float32)
     return data
+
+
+def bind_conv2d(data, ins, outs, scratch):
+    if isinstance(data, QuantConv):
+        return data.bind(ins, outs, scratch)
+    w, bias = _packed_operands(data, scratch)
+    x, out = ins[0].reshape(-1), outs[0].reshape(-1)
+    cols = per_chunk(scratch[data.col_slot], len(data.spans))
+    data.chunks = with_parts([(x, w, bias, out, col, data.geom, data.lo, data.hi, span)
+                              for span, col in zip(data.spans, cols)])
 
 
 def eval_conv2d(data, ins, outs, scratch):
     if isinstance(data, QuantConv):
         return data.eval(ins, outs, scratch)
-    w, bias = _packed_inputs(data, ins, scratch, pack_conv, 2)
-    conv2d_float(ins[0].reshape(-1), w, bias, outs[0].reshape(-1), scratch[data.col_slot],
-                 data.geom, data.lo, data.hi)
+    _pack_runtime_operands(data, ins, scratch, pack_conv, 2)
+    run_chunks(conv2d_float, data.chunks)
 
 
 # -- DEPTHWISE_CONV_2D -------------------------------------------------------------------------
@@ -435,17 +518,25 @@ def prepare_depthwise(ctx):
     if bias is None or bias.data is not None:
         data.bias = ctx.persistent(np.zeros(o, np.float32) if bias is None
                                    else np.array(bias.data, np.float32).reshape(-1))
+    us = n * oh * ow * (o * kh * kw / DEPTHWISE_MACS_PER_US + 1 / DEPTHWISE_PIXELS_PER_US)
+    data.spans = plan(ctx.num_threads, n * oh, us)
     return data
+
+
+def bind_depthwise(data, ins, outs, scratch):
+    if isinstance(data, QuantConv):
+        return data.bind(ins, outs, scratch)
+    w = data.weights
+    if w is None:   # run-time weights: read in place
+        w = ins[1].reshape(ins[1].shape[1] * ins[1].shape[2], ins[1].shape[3])
+    bias = data.bias if data.bias is not None else ins[2].reshape(-1)
+    data.chunks = with_parts([(ins[0], w, bias, outs[0], data.geom, data.lo, data.hi, span) for span in data.spans])
 
 
 def eval_depthwise(data, ins, outs, scratch):
     if isinstance(data, QuantConv):
         return data.eval(ins, outs, scratch)
-    w = data.weights
-    if w is None:
-        w = ins[1].reshape(ins[1].shape[1] * ins[1].shape[2], ins[1].shape[3])
-    bias = data.bias if data.bias is not None else ins[2].reshape(-1)
-    depthwise_float(ins[0], w, bias, outs[0], data.geom, data.lo, data.hi)
+    run_chunks(depthwise_float, data.chunks)
 
 
 # -- TRANSPOSE_CONV and Convolution2DTransposeBias ----------------------------------------------
@@ -467,6 +558,9 @@ def _prepare_transpose(ctx, x, filt, out_hw, pads, strides, act_range, bias_inde
     data = ConvData((n, h, w, ci, oh, ow, o, kh, kw, strides[0], strides[1], pads[0], pads[1], dot),
                     *act_range, dot)
     _setup_packing(ctx, data, filt, pack_transpose, shapes, bias_index, o)
+    # threads split the output channels (panels): the scatter makes rows overlap
+    us = n * h * w * kh * kw * ci * o / TRANSPOSE_MACS_PER_US
+    data.spans = [(0, o)] if dot else plan(ctx.num_threads, o, us, NR)
     return data
 
 
@@ -531,17 +625,26 @@ def prepare_transpose_conv_bias(ctx):
                               NO_CLAMP, 2)
 
 
-def make_eval_transpose(input_index, bias_index):
+def make_transpose_kernel(input_index, bias_index):
+    """(bind, eval) of a transposed convolution whose input and bias are at these positions."""
+    def bind_transpose(data, ins, outs, scratch):
+        if isinstance(data, QuantConv):
+            return data.bind(ins, outs, scratch)
+        w, bias = _packed_operands(data, scratch)
+        x, out = ins[input_index].reshape(-1), outs[0].reshape(-1)
+        data.chunks = with_parts([(x, w, bias[0], out, data.geom, data.lo, data.hi, span) for span in data.spans])
+
     def eval_transpose(data, ins, outs, scratch):
         if isinstance(data, QuantConv):
             return data.eval(ins, outs, scratch)
-        w, bias = _packed_inputs(data, ins, scratch, pack_transpose, bias_index)
-        transpose_conv_float(ins[input_index].reshape(-1), w, bias[0], outs[0].reshape(-1),
-                             data.geom, data.lo, data.hi)
-    return eval_transpose
+        _pack_runtime_operands(data, ins, scratch, pack_transpose, bias_index)
+        run_chunks(transpose_conv_float, data.chunks)
+    return bind_transpose, eval_transpose
 
 
-register_builtin("CONV_2D", prepare_conv2d, eval_conv2d)
-register_builtin("DEPTHWISE_CONV_2D", prepare_depthwise, eval_depthwise)
-register_builtin("TRANSPOSE_CONV", prepare_transpose_conv, make_eval_transpose(2, 3))
-register_custom_op("Convolution2DTransposeBias", prepare_transpose_conv_bias, make_eval_transpose(0, 2))
+register_builtin("CONV_2D", prepare_conv2d, eval_conv2d, bind=bind_conv2d)
+register_builtin("DEPTHWISE_CONV_2D", prepare_depthwise, eval_depthwise, bind=bind_depthwise)
+_bind_tc, _eval_tc = make_transpose_kernel(2, 3)
+register_builtin("TRANSPOSE_CONV", prepare_transpose_conv, _eval_tc, bind=_bind_tc)
+_bind_tcb, _eval_tcb = make_transpose_kernel(0, 2)
+register_custom_op("Convolution2DTransposeBias", prepare_transpose_conv_bias, _eval_tcb, bind=_bind_tcb)

@@ -33,28 +33,56 @@ How it runs (the int8 paths carry MobileNet-class models; gemm_int8.py has the m
   then an output pass (requantize_acc, or dequantize_acc for hybrids).
 Quantized weights and bias must be constants (they are in every converted model): the packing,
 folding and weight sums happen once, at prepare time.
+
+Threads (num_threads > 1, litert/threads.py): int8 CONV_2D cuts output rows (pixels for a direct
+1x1 at stride 1) or, for a direct 1x1 whose weights outweigh its pixels, channel panels; the
+8-bit depthwise cuts rows or, when there are few, blocks of LANES channels; the generic and
+hybrid paths cut output rows, whole images where a chunk cannot start inside one (the transposed
+scatter; hybrid inputs quantized per image). Integer results do not depend on the order of the
+sums anyway; the hybrids' float outputs are computed per element as with one thread.
 """
 import numpy as np
 from numba import carray
 
+from ..threads import per_chunk, plan, run_chunks, with_parts
 from .common import ACT_NAMES, float_activation_range, fused_activation, jit
 from .gemm_int8 import (LANES, NR, RQ_HALF, RQ_LANES, RQ_LEFT, RQ_MASK, RQ_MULT, RQ_RIGHT, RQ_ROWS, copy_bytes,
                         depthwise3x3_q8, fold_bias, gemm_q8, load_params, pack_weights_q8, panels, quads,
                         requant_params, requantize, shift_left, stack_i32)
 from .qmath import mbqm, mbqm_int64, quantize_multiplier, quantized_activation_bounds, wrap_int32
+from .sync import chunk_end, chunk_start
 
 COL_BYTES = 1 << 18              # im2col scratch budget: as many output rows per GEMM as fit
 TAPS_3X3 = 9 * LANES             # the weights of a 3x3 depthwise block, on the stack
+# One core's speed, to size the work split across threads (litert/threads.py), measured on the
+# development machine (x86-64, AVX-512 VNNI) on MobileNet-class layers: the int8 GEMM (multiply-adds,
+# outputs stored, im2col bytes gathered per us), the 8-bit depthwise (multiply-adds and rows of
+# LANES channels per us) and the generic scalar loops (multiply-adds per us).
+Q8_MACS_PER_US = 300_000
+Q8_OUTPUTS_PER_US = 11_000
+Q8_IM2COL_BYTES_PER_US = 3_500
+DW8_MACS_PER_US = 35_000
+DW8_ROW_BLOCKS_PER_US = 9
+CONV_ACC_MACS_PER_US = 7_500
+DEPTHWISE_ACC_MACS_PER_US = 600
+TRANSPOSE_ACC_MACS_PER_US = 8_000
 MODE_DOUBLE, MODE_INT64 = 0, 1   # requantize_acc: mbqm on the int32 accumulator / mbqm_int64
 ORDER_CHANNEL_FIRST, ORDER_SCALES_FIRST = 0, 1   # dequantize_acc: (acc*s_w)*s_b / acc*(s_w*s_b)
 
 
 class QuantConv:
-    """op_data of a quantized or hybrid convolution; conv.py's eval calls eval()."""
+    """op_data of a quantized or hybrid convolution; conv.py's bind and eval call bind() (once the
+    arena exists: `chunks`, one argument tuple per thread) and eval()."""
 
-    def __init__(self, run, **fields):
+    def __init__(self, run, bind=None, **fields):
         self.run = run
+        self.bind_chunks = bind
+        self.chunks = None
         self.__dict__.update(fields)
+
+    def bind(self, ins, outs, scratch):
+        if self.bind_chunks is not None:
+            self.bind_chunks(self, ins, outs, scratch)
 
     def eval(self, ins, outs, scratch):
         self.run(self, ins, outs, scratch)
@@ -62,31 +90,43 @@ class QuantConv:
 
 # -- jitted cores: the fast int8 paths ---------------------------------------------------------
 @jit
-def conv2d_q8(x, w, bias, rq, out, col, geom, zp_in, zp_out, lo, hi):
+def conv2d_q8(x, w, bias, rq, out, col, geom, zp_in, zp_out, lo, hi, span, sync, part):
     """int8 CONV_2D. x [N*H*W*C] and out [N*OH*OW*O] flat; w, bias, rq: one per group (gemm_int8
-    layouts); col: scratch for `rows` output rows of im2col patches."""
+    layouts); col: scratch for `rows` output rows of im2col patches. span = (start, stop, q0, q1):
+    this call computes output rows start..stop of the N*OH (pixels of the N*H*W for a direct 1x1
+    convolution at stride 1) and the output channel panels q0..q1 of each group; chunk `part` of
+    a split op (sync.py)."""
+    if chunk_start(sync, part):
+        _conv2d_q8(x, w, bias, rq, out, col, geom, zp_in, zp_out, lo, hi, span)
+    chunk_end(sync, part)
+
+
+@jit
+def _conv2d_q8(x, w, bias, rq, out, col, geom, zp_in, zp_out, lo, hi, span):
     n_batch, h, wd, c, oh, ow, o, kh, kw, sh, sw, dh, dw, ph, pw, groups, rows, direct, kq = geom
+    start, stop, q0, q1 = span
     if direct:   # 1x1, no padding, one group, C a multiple of 4: rows of the input as they are
         if sh == 1 and sw == 1:
-            gemm_q8(n_batch * h * wd, o, kq, x, 0, c, w[0], bias[0], rq[0], out, 0, o, zp_out, lo, hi)
+            gemm_q8(stop - start, o, kq, x, start * c, c, w[0], bias[0], rq[0], out, start * o, o, zp_out, lo, hi,
+                    q0, q1)
             return
-        for n in range(n_batch):
-            for y in range(oh):
-                gemm_q8(ow, o, kq, x, ((n * h + y * sh) * wd) * c, sw * c, w[0], bias[0], rq[0], out,
-                        ((n * oh + y) * ow) * o, o, zp_out, lo, hi)
+        for r in range(start, stop):
+            n = r // oh
+            gemm_q8(ow, o, kq, x, ((n * h + (r - n * oh) * sh) * wd) * c, sw * c, w[0], bias[0], rq[0], out,
+                    r * ow * o, o, zp_out, lo, hi, q0, q1)
         return
     cg = c // groups
     og = o // groups
     kp = 4 * kq
-    for n in range(n_batch):
-        for chunk in range(-(-oh // rows)):   # (a run-time range step would keep a raise path)
-            y0 = chunk * rows
-            y1 = min(y0 + rows, oh)
-            for g in range(groups):
-                for y in range(y0, y1):
-                    _im2col_row(x, col, (y - y0) * ow * kp, n, y, g * cg, cg, kp, zp_in, geom)
-                gemm_q8((y1 - y0) * ow, og, kq, col, 0, kp, w[g], bias[g], rq[g], out,
-                        ((n * oh + y0) * ow) * o + g * og, o, zp_out, lo, hi)
+    for chunk in range(-(-(stop - start) // rows)):   # (a run-time range step would keep a raise path)
+        r0 = start + chunk * rows
+        r1 = min(r0 + rows, stop)
+        for g in range(groups):
+            for r in range(r0, r1):
+                n = r // oh
+                _im2col_row(x, col, (r - r0) * ow * kp, n, r - n * oh, g * cg, cg, kp, zp_in, geom)
+            gemm_q8((r1 - r0) * ow, og, kq, col, 0, kp, w[g], bias[g], rq[g], out, r0 * ow * o + g * og, o,
+                    zp_out, lo, hi, q0, q1)
 
 
 @jit(inline="always")
@@ -118,53 +158,64 @@ def _im2col_row(x, col, start, n, y, c0, cg, kp, fill, geom):
 
 
 @jit
-def depthwise_q8(x, w, bias, folded, rq, out, patch, geom, zp_in, zp_out, lo, hi):
+def depthwise_q8(x, w, bias, folded, rq, out, patch, geom, zp_in, zp_out, lo, hi, span, sync, part):
     """8-bit DEPTHWISE_CONV_2D, multiplier 1. x [N,H,W,C], out [N,OH,OW,C], w [KH*KW, C] int32
     (uint8: w - zp_w); folded = bias - zp_in * sum of the taps; patch: scratch [9*LANES] of x's type.
     Channels go LANES at a time along each output row: a 3x3 window runs depthwise3x3_q8 with its
     weights on the stack, reading the input in place, or, where it hangs over the edge, a copy
-    of the window with zp_in in the missing taps (so the folded bias stays exact)."""
+    of the window with zp_in in the missing taps (so the folded bias stays exact).
+    span = (start, stop, c_lo, c_hi): this call computes output rows start..stop of the N*OH,
+    channels c_lo..c_hi (c_lo a multiple of LANES); chunk `part` of a split op (sync.py)."""
+    if chunk_start(sync, part):
+        _depthwise_q8(x, w, bias, folded, rq, out, patch, geom, zp_in, zp_out, lo, hi, span)
+    chunk_end(sync, part)
+
+
+@jit
+def _depthwise_q8(x, w, bias, folded, rq, out, patch, geom, zp_in, zp_out, lo, hi, span):
     n_batch, h, wd, c, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw = geom
+    start, stop, c_lo, c_hi = span
     fast3x3 = kh == 3 and kw == 3
     # output columns whose window lies inside the image
     ox_lo = min(ow, -(-pw // sw))
     ox_hi = max(ox_lo, min(ow, (wd - 1 - (kw - 1) * dw + pw) // sw + 1))
     par = carray(stack_i32(RQ_LANES), (RQ_ROWS, LANES))
     taps = carray(stack_i32(TAPS_3X3), (9, LANES))
-    for n in range(n_batch):
-        for y in range(oh):
-            iy = y * sh - ph
-            rows_inside = iy >= 0 and iy + (kh - 1) * dh < h
-            for c0 in range(0, c, LANES):
-                cb = min(LANES, c - c0)
-                shifted = load_params(par, rq, c0, cb)
-                if not (fast3x3 and cb == LANES):   # other windows, the last channels: scalar
-                    for ox in range(ow):
-                        _depthwise_block(x, w, bias, par, shifted, out[n, y, ox], n, iy, ox * sw - pw, c0, cb,
-                                         geom, zp_in, zp_out, lo, hi)
-                    continue
-                for t in range(9):
-                    for j in range(LANES):
-                        taps[t, j] = w[t, c0 + j]
-                dst = ((n * oh + y) * ow) * c + c0
+    for row in range(start, stop):
+        n = row // oh
+        y = row - n * oh
+        iy = y * sh - ph
+        rows_inside = iy >= 0 and iy + (kh - 1) * dh < h
+        for c0 in range(c_lo, c_hi, LANES):
+            cb = min(LANES, c_hi - c0)
+            shifted = load_params(par, rq, c0, cb)
+            if not (fast3x3 and cb == LANES):   # other windows, the last channels: scalar
                 for ox in range(ow):
-                    ix = ox * sw - pw
-                    if rows_inside and ox_lo <= ox < ox_hi:
-                        depthwise3x3_q8(out, dst + ox * c, x, ((n * h + iy) * wd + ix) * c + c0, dw * c,
-                                        dh * wd * c, taps, folded, c0, par, shifted, zp_out, lo, hi)
-                        continue
-                    for i in range(3):
-                        for k in range(3):
-                            yy = iy + i * dh
-                            xx = ix + k * dw
-                            start = (3 * i + k) * LANES
-                            if 0 <= yy < h and 0 <= xx < wd:
-                                copy_bytes(patch, start, x, ((n * h + yy) * wd + xx) * c + c0, LANES)
-                            else:
-                                for j in range(LANES):
-                                    patch[start + j] = zp_in
-                    depthwise3x3_q8(out, dst + ox * c, patch, 0, LANES, 3 * LANES, taps, folded, c0, par,
-                                    shifted, zp_out, lo, hi)
+                    _depthwise_block(x, w, bias, par, shifted, out[n, y, ox], n, iy, ox * sw - pw, c0, cb,
+                                     geom, zp_in, zp_out, lo, hi)
+                continue
+            for t in range(9):
+                for j in range(LANES):
+                    taps[t, j] = w[t, c0 + j]
+            dst = ((n * oh + y) * ow) * c + c0
+            for ox in range(ow):
+                ix = ox * sw - pw
+                if rows_inside and ox_lo <= ox < ox_hi:
+                    depthwise3x3_q8(out, dst + ox * c, x, ((n * h + iy) * wd + ix) * c + c0, dw * c,
+                                    dh * wd * c, taps, folded, c0, par, shifted, zp_out, lo, hi)
+                    continue
+                for i in range(3):
+                    for k in range(3):
+                        yy = iy + i * dh
+                        xx = ix + k * dw
+                        tap0 = (3 * i + k) * LANES
+                        if 0 <= yy < h and 0 <= xx < wd:
+                            copy_bytes(patch, tap0, x, ((n * h + yy) * wd + xx) * c + c0, LANES)
+                        else:
+                            for j in range(LANES):
+                                patch[tap0 + j] = zp_in
+                depthwise3x3_q8(out, dst + ox * c, patch, 0, LANES, 3 * LANES, taps, folded, c0, par,
+                                shifted, zp_out, lo, hi)
 
 
 @jit(inline="always")
@@ -195,75 +246,84 @@ def _depthwise_block(x, w, bias, par, shifted, dst, n, iy0, ix0, c0, cb, geom, z
 
 # -- jitted cores: the generic paths (int64 accumulation, then an output pass) -----------------
 @jit
-def conv_acc(x, w, acc, geom, zp):
+def conv_acc(x, w, acc, geom, zp, span):
     """acc [N*OH*OW, O] = sum over the taps inside the input of (x - zp[n]) * w; x [N,H,W,C]
-    any integer type; w [G, KH*KW*Cg, Og] (int32)."""
+    any integer type; w [G, KH*KW*Cg, Og] (int32). span = (start, stop): the output rows of the
+    N*OH this call computes."""
     n_batch, h, wd, c, oh, ow, o, kh, kw, sh, sw, dh, dw, ph, pw, groups = geom
     cg = c // groups
     og = o // groups
-    for n in range(n_batch):
+    start, stop = span
+    for row in range(start, stop):
+        n = row // oh
+        y = row - n * oh
         z = np.int64(zp[n])
-        for y in range(oh):
-            for ox in range(ow):
-                a = acc[(n * oh + y) * ow + ox]
-                for e in range(o):
-                    a[e] = 0
-                for i in range(kh):
-                    iy = y * sh - ph + i * dh
-                    if iy < 0 or iy >= h:
+        for ox in range(ow):
+            a = acc[(n * oh + y) * ow + ox]
+            for e in range(o):
+                a[e] = 0
+            for i in range(kh):
+                iy = y * sh - ph + i * dh
+                if iy < 0 or iy >= h:
+                    continue
+                for j in range(kw):
+                    ix = ox * sw - pw + j * dw
+                    if ix < 0 or ix >= wd:
                         continue
-                    for j in range(kw):
-                        ix = ox * sw - pw + j * dw
-                        if ix < 0 or ix >= wd:
-                            continue
-                        src = x[n, iy, ix]
-                        for g in range(groups):
-                            wg = w[g]
-                            ag = a[g * og:(g + 1) * og]
-                            for ci in range(cg):
-                                v = np.int64(src[g * cg + ci]) - z
-                                wr = wg[(i * kw + j) * cg + ci]
-                                for e in range(og):
-                                    ag[e] += v * wr[e]
+                    src = x[n, iy, ix]
+                    for g in range(groups):
+                        wg = w[g]
+                        ag = a[g * og:(g + 1) * og]
+                        for ci in range(cg):
+                            v = np.int64(src[g * cg + ci]) - z
+                            wr = wg[(i * kw + j) * cg + ci]
+                            for e in range(og):
+                                ag[e] += v * wr[e]
 
 
 @jit
-def depthwise_acc(x, w, acc, geom, zp):
+def depthwise_acc(x, w, acc, geom, zp, span):
     """acc [N*OH*OW, C*M] = sum over the taps inside the input of (x - zp[n]) * w for
-    DEPTHWISE_CONV_2D with multiplier M; w [KH*KW, C*M] (int32)."""
+    DEPTHWISE_CONV_2D with multiplier M; w [KH*KW, C*M] (int32). span = (start, stop): the
+    output rows of the N*OH this call computes."""
     n_batch, h, wd, c, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw, mult = geom
-    for n in range(n_batch):
+    start, stop = span
+    for row in range(start, stop):
+        n = row // oh
+        y = row - n * oh
         z = np.int64(zp[n])
-        for y in range(oh):
-            for ox in range(ow):
-                a = acc[(n * oh + y) * ow + ox]
-                for e in range(a.shape[0]):
-                    a[e] = 0
-                for i in range(kh):
-                    iy = y * sh - ph + i * dh
-                    if iy < 0 or iy >= h:
+        for ox in range(ow):
+            a = acc[(n * oh + y) * ow + ox]
+            for e in range(a.shape[0]):
+                a[e] = 0
+            for i in range(kh):
+                iy = y * sh - ph + i * dh
+                if iy < 0 or iy >= h:
+                    continue
+                for j in range(kw):
+                    ix = ox * sw - pw + j * dw
+                    if ix < 0 or ix >= wd:
                         continue
-                    for j in range(kw):
-                        ix = ox * sw - pw + j * dw
-                        if ix < 0 or ix >= wd:
-                            continue
-                        src = x[n, iy, ix]
-                        wt = w[i * kw + j]
-                        for ci in range(c):
-                            v = np.int64(src[ci]) - z
-                            for m in range(mult):
-                                a[ci * mult + m] += v * wt[ci * mult + m]
+                    src = x[n, iy, ix]
+                    wt = w[i * kw + j]
+                    for ci in range(c):
+                        v = np.int64(src[ci]) - z
+                        for m in range(mult):
+                            a[ci * mult + m] += v * wt[ci * mult + m]
 
 
 @jit
-def transpose_acc(x, w, acc, geom, zp):
+def transpose_acc(x, w, acc, geom, zp, span):
     """TRANSPOSE_CONV's scatter: input pixel (iy, ix) adds (x - zp[n]) * w[tap] into output pixel
-    (iy*SH - PH + i, ix*SW - PW + j); x [N,H,W,CI], w [KH*KW, CI, O] (int32), acc [N*OH*OW, O]."""
+    (iy*SH - PH + i, ix*SW - PW + j); x [N,H,W,CI], w [KH*KW, CI, O] (int32), acc [N*OH*OW, O].
+    span = (start, stop): the output rows of the N*OH this call computes, whole images (the
+    scatter from one input row reaches several output rows)."""
     n_batch, h, wd, ci, oh, ow, o, kh, kw, sh, sw, ph, pw = geom
-    for r in range(acc.shape[0]):
+    start, stop = span
+    for r in range(start * ow, stop * ow):
         for e in range(o):
             acc[r, e] = 0
-    for n in range(n_batch):
+    for n in range(start // oh, stop // oh):
         z = np.int64(zp[n])
         for iy in range(h):
             for ix in range(wd):
@@ -379,6 +439,42 @@ def _round_half_away(v):
     return -r if v < 0 else r
 
 
+# -- the generic and hybrid paths, one core per chunk -------------------------------------------
+def requantizing(accumulate):
+    """The core of one chunk of the generic path: accumulate (conv_acc, depthwise_acc,
+    transpose_acc) the output rows span = (r0, r1) of the N*OH into acc, then requantize_acc them."""
+    @jit
+    def accumulate_requantize(x, w, acc, geom, zp, span, bias, mult, shift, out, mode, zp_out, lo, hi, sync,
+                              part):
+        if chunk_start(sync, part):
+            accumulate(x, w, acc, geom, zp, span)
+            ow = geom[5]
+            requantize_acc(acc[span[0] * ow:span[1] * ow], bias, mult, shift, out[span[0] * ow:span[1] * ow],
+                           mode, zp_out, lo, hi)
+        chunk_end(sync, part)
+    return accumulate_requantize
+
+
+def dequantizing(accumulate):
+    """The core of one chunk of the hybrid path: accumulate the output rows span = (r0, r1) of the
+    N*OH, then dequantize_acc them (batch_scale starts at the scale of row r0's image)."""
+    @jit
+    def accumulate_dequantize(x, w, acc, geom, zp, span, bias, ch_scale, batch_scale, out, rows_per_batch, order,
+                              lo, hi, sync, part):
+        if chunk_start(sync, part):
+            accumulate(x, w, acc, geom, zp, span)
+            ow = geom[5]
+            dequantize_acc(acc[span[0] * ow:span[1] * ow], bias, ch_scale, batch_scale, out[span[0] * ow:span[1] * ow],
+                           rows_per_batch, order, lo, hi)
+        chunk_end(sync, part)
+    return accumulate_dequantize
+
+
+CHUNK_CORES = {conv_acc: (requantizing(conv_acc), dequantizing(conv_acc)),
+               depthwise_acc: (requantizing(depthwise_acc), dequantizing(depthwise_acc)),
+               transpose_acc: (requantizing(transpose_acc), None)}
+
+
 # -- prepare -------------------------------------------------------------------------------------
 # input type -> (weight type, bias types) as the official Prepare functions accept them
 CONV_TYPES = {np.dtype(np.int8): (np.int8, (np.int32,)), np.dtype(np.uint8): (np.uint8, (np.int32,)),
@@ -490,20 +586,38 @@ def _skip(data, ins, outs, scratch):
     pass
 
 
-def _generic(ctx, accumulate, x_index, w, geom, rows, channels, bias, mult, shift, mode, lo, hi):
-    """The generic quantized path: accumulate into int64 scratch, then requantize_acc."""
+def _row_spans(ctx, geom, us, whole_images):
+    """Output rows (start, stop) of the N*OH per thread for the generic and hybrid paths (geom:
+    N at 0, OH at 4), for an op of about `us` microseconds; whole images when a chunk cannot
+    start inside one."""
+    n, oh = geom[0], geom[4]
+    if whole_images:
+        return [(a * oh, b * oh) for a, b in plan(ctx.num_threads, n, us)]
+    return plan(ctx.num_threads, n * oh, us)
+
+
+def _generic(ctx, accumulate, x_index, w, geom, us, channels, bias, mult, shift, mode, lo, hi):
+    """The generic quantized path: accumulate into int64 scratch, then requantize_acc, both on
+    the output rows of each thread's span."""
     x, out = ctx.inputs[x_index], ctx.outputs[0]
-    return QuantConv(_run_generic, accumulate=accumulate, x_index=x_index, geom=tuple(int(v) for v in geom),
+    geom = tuple(int(v) for v in geom)
+    return QuantConv(_run_generic, _bind_generic, accumulate=accumulate, x_index=x_index, geom=geom,
                      w=ctx.persistent(w), zp=_zero_points(ctx, x, x.shape[0]),
-                     acc_slot=ctx.scratch((rows, channels), np.int64), bias=ctx.persistent(bias),
-                     mult=ctx.persistent(mult), shift=ctx.persistent(shift), mode=mode,
-                     zp_out=out.zero_point, lo=lo, hi=hi)
+                     acc_slot=ctx.scratch((geom[0] * geom[4] * geom[5], channels), np.int64),
+                     bias=ctx.persistent(bias), mult=ctx.persistent(mult), shift=ctx.persistent(shift), mode=mode,
+                     zp_out=out.zero_point, lo=lo, hi=hi,
+                     spans=_row_spans(ctx, geom, us, accumulate is transpose_acc))
+
+
+def _bind_generic(d, ins, outs, scratch):
+    acc = scratch[d.acc_slot]
+    out = outs[0].reshape(acc.shape)
+    d.chunks = with_parts([(ins[d.x_index], d.w, acc, d.geom, d.zp, span, d.bias, d.mult, d.shift, out, d.mode,
+                            d.zp_out, d.lo, d.hi) for span in d.spans])
 
 
 def _run_generic(d, ins, outs, scratch):
-    acc = scratch[d.acc_slot]
-    d.accumulate(ins[d.x_index], d.w, acc, d.geom, d.zp)
-    requantize_acc(acc, d.bias, d.mult, d.shift, outs[0].reshape(acc.shape), d.mode, d.zp_out, d.lo, d.hi)
+    run_chunks(CHUNK_CORES[d.accumulate][0], d.chunks)
 
 
 def _weights_as_int32(ctx, filt, x):
@@ -536,8 +650,8 @@ def prepare_quantized_conv2d(ctx, geom):
     mode = _int16_mode(ctx, x, bias, True) if x.dtype == np.int16 else MODE_DOUBLE
     cg, og = c // groups, o // groups
     wt = _weights_as_int32(ctx, filt, x).reshape(groups, og, kh * kw * cg).transpose(0, 2, 1)
-    return _generic(ctx, conv_acc, 0, np.ascontiguousarray(wt), geom, n * oh * ow, o, b, mult, shift, mode,
-                    lo, hi)
+    return _generic(ctx, conv_acc, 0, np.ascontiguousarray(wt), geom,
+                    n * oh * ow * o * kh * kw * cg / CONV_ACC_MACS_PER_US, o, b, mult, shift, mode, lo, hi)
 
 
 def _prepare_conv_int8(ctx, geom, weights, bias, mult, shift, lo, hi):
@@ -551,20 +665,39 @@ def _prepare_conv_int8(ctx, geom, weights, bias, mult, shift, lo, hi):
     direct = kh == 1 and kw == 1 and ph == 0 and pw == 0 and groups == 1 and c % 4 == 0
     w2 = weights.reshape(o, k)
     per_group = [slice(g * og, (g + 1) * og) for g in range(groups)]
-    rows = 1 if direct else max(1, min(oh, COL_BYTES // max(ow * 4 * kq, 1)))
+    # threads: a direct 1x1 convolution whose weights outweigh its pixels splits its output
+    # channel panels (each thread reads part of the weights), any other splits output rows
+    # (pixels at stride 1)
+    stride1 = direct and sh == 1 and sw == 1
+    units = n * h * w if stride1 else n * oh
+    pixels = n * oh * ow
+    us = (pixels * o * k / Q8_MACS_PER_US + pixels * panels(og) * groups * NR / Q8_OUTPUTS_PER_US
+          + (0 if direct else pixels * 4 * kq * groups / Q8_IM2COL_BYTES_PER_US))
+    if direct and o > pixels:
+        spans = [(0, units, q0, q1) for q0, q1 in plan(ctx.num_threads, panels(o), us)]
+    else:
+        spans = [(r0, r1, 0, panels(og)) for r0, r1 in plan(ctx.num_threads, units, us, 4 if stride1 else 1)]
+    longest = max(r1 - r0 for r0, r1, _, _ in spans)
+    rows = 1 if direct else max(1, min(longest, COL_BYTES // max(ow * 4 * kq, 1)))
     return QuantConv(
-        _run_conv_int8,
+        _run_conv_int8, _bind_conv_int8,
         geom=tuple(int(v) for v in geom) + (rows, int(direct), kq),
         w=ctx.persistent(np.stack([pack_weights_q8(w2[s]) for s in per_group])),
         bias=ctx.persistent(np.stack([fold_bias(bias[s], w2[s], zp_in) for s in per_group])),
         rq=ctx.persistent(np.stack([requant_params(mult[s], shift[s], panels(og) * NR) for s in per_group])),
-        col_slot=ctx.scratch((1 if direct else rows * ow * 4 * kq,), np.int8),
-        zp_in=zp_in, zp_out=out.zero_point, lo=lo, hi=hi)
+        col_slot=ctx.scratch((len(spans) * (1 if direct else rows * ow * 4 * kq),), np.int8),
+        zp_in=zp_in, zp_out=out.zero_point, lo=lo, hi=hi, spans=spans)
+
+
+def _bind_conv_int8(d, ins, outs, scratch):
+    x, out = ins[0].reshape(-1), outs[0].reshape(-1)
+    cols = per_chunk(scratch[d.col_slot], len(d.spans))
+    d.chunks = with_parts([(x, d.w, d.bias, d.rq, out, col, d.geom, d.zp_in, d.zp_out, d.lo, d.hi, span)
+                           for span, col in zip(d.spans, cols)])
 
 
 def _run_conv_int8(d, ins, outs, scratch):
-    conv2d_q8(ins[0].reshape(-1), d.w, d.bias, d.rq, outs[0].reshape(-1), scratch[d.col_slot], d.geom,
-              d.zp_in, d.zp_out, d.lo, d.hi)
+    run_chunks(conv2d_q8, d.chunks)
 
 
 # -- DEPTHWISE_CONV_2D ---------------------------------------------------------------------------
@@ -584,24 +717,35 @@ def prepare_quantized_depthwise(ctx, geom):
     multiplier = o // c
     if x.dtype == np.int16 or multiplier != 1:
         mode = _int16_mode(ctx, x, bias, False) if x.dtype == np.int16 else MODE_DOUBLE
-        return _generic(ctx, depthwise_acc, 0, wt, geom[:6] + geom[7:] + (multiplier,), n * oh * ow, o,
-                        b, mult, shift, mode, lo, hi)
+        return _generic(ctx, depthwise_acc, 0, wt, geom[:6] + geom[7:] + (multiplier,),
+                        n * oh * ow * o * kh * kw / DEPTHWISE_ACC_MACS_PER_US, o, b, mult, shift, mode, lo, hi)
     zp_in = x.zero_point
-    return QuantConv(_run_depthwise_8bit, geom=tuple(int(v) for v in geom[:6] + geom[7:]),
+    # threads: output rows, or blocks of channels where the rows are too few to share evenly
+    us = n * oh * ow * o * kh * kw / DW8_MACS_PER_US + n * oh * -(-c // LANES) / DW8_ROW_BLOCKS_PER_US
+    if n * oh >= 4 * ctx.num_threads:
+        spans = [(r0, r1, 0, c) for r0, r1 in plan(ctx.num_threads, n * oh, us)]
+    else:
+        spans = [(0, n * oh, c0, c1) for c0, c1 in plan(ctx.num_threads, c, us, LANES)]
+    return QuantConv(_run_depthwise_8bit, _bind_depthwise_8bit, geom=tuple(int(v) for v in geom[:6] + geom[7:]),
                      w=ctx.persistent(wt), bias=ctx.persistent(_wrap32(b)),
                      folded=ctx.persistent(_wrap32(b - zp_in * wt.astype(np.int64).sum(axis=0))),
                      rq=ctx.persistent(requant_params(mult, shift, o)),
-                     patch_slot=ctx.scratch((9 * LANES,), x.dtype),
-                     zp_in=zp_in, zp_out=out.zero_point, lo=lo, hi=hi)
+                     patch_slot=ctx.scratch((len(spans) * 9 * LANES,), x.dtype),
+                     zp_in=zp_in, zp_out=out.zero_point, lo=lo, hi=hi, spans=spans)
 
 
 def _wrap32(values):
     return ((np.asarray(values, np.int64) + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
 
 
+def _bind_depthwise_8bit(d, ins, outs, scratch):
+    patches = per_chunk(scratch[d.patch_slot], len(d.spans))
+    d.chunks = with_parts([(ins[0], d.w, d.bias, d.folded, d.rq, outs[0], patch, d.geom, d.zp_in, d.zp_out, d.lo,
+                            d.hi, span) for span, patch in zip(d.spans, patches)])
+
+
 def _run_depthwise_8bit(d, ins, outs, scratch):
-    depthwise_q8(ins[0], d.w, d.bias, d.folded, d.rq, outs[0], scratch[d.patch_slot], d.geom, d.zp_in, d.zp_out,
-                 d.lo, d.hi)
+    run_chunks(depthwise_q8, d.chunks)
 
 
 # -- TRANSPOSE_CONV ------------------------------------------------------------------------------
@@ -618,8 +762,8 @@ def prepare_quantized_transpose(ctx, geom, x_index, bias_index):
     if out.size == 0:
         return QuantConv(_skip)
     mode = _int16_mode(ctx, x, bias, True) if x.dtype == np.int16 else MODE_DOUBLE
-    return _generic(ctx, transpose_acc, x_index, np.ascontiguousarray(wt), geom, n * oh * ow, o, b, mult,
-                    shift, mode, lo, hi)
+    return _generic(ctx, transpose_acc, x_index, np.ascontiguousarray(wt), geom,
+                    n * h * w * kh * kw * ci * o / TRANSPOSE_ACC_MACS_PER_US, o, b, mult, shift, mode, lo, hi)
 
 
 # -- hybrid (dynamic range) CONV_2D and DEPTHWISE_CONV_2D ----------------------------------------
@@ -644,16 +788,20 @@ def _prepare_hybrid(ctx, geom, depthwise):
         accumulate, w_packed = depthwise_acc, weights.reshape(kh * kw, o)
         acc_geom = geom[:6] + geom[7:] + (o // c,)
         asymmetric, order = True, ORDER_SCALES_FIRST
+        us = n * oh * ow * o * kh * kw / DEPTHWISE_ACC_MACS_PER_US
     else:
         kh, kw, groups = geom[7], geom[8], geom[15]
         cg, og = c // groups, o // groups
         accumulate, acc_geom = conv_acc, geom
+        us = n * oh * ow * o * kh * kw * cg / CONV_ACC_MACS_PER_US
         w_packed = np.ascontiguousarray(weights.reshape(groups, og, kh * kw * cg).transpose(0, 2, 1))
         # EvalHybridPerChannel when the scales differ (or groups), else EvalHybrid: symmetric
         asymmetric = bool((scales != scales[0]).any()) or groups != 1
         order = ORDER_CHANNEL_FIRST if asymmetric else ORDER_SCALES_FIRST
     per_batch = max(x.size // max(n, 1), 1)
-    return QuantConv(_run_hybrid, accumulate=accumulate, w=ctx.persistent(w_packed),
+    # threads: output rows; whole images when there are several (each has its input scale)
+    return QuantConv(_run_hybrid, _bind_hybrid, spans=_row_spans(ctx, geom, us, n > 1),
+                     accumulate=accumulate, w=ctx.persistent(w_packed),
                      geom=tuple(int(v) for v in acc_geom), batches=n, asymmetric=asymmetric, order=order,
                      ch_scale=ctx.persistent(scales), bias=ctx.persistent(bias_f),
                      q_slot=ctx.scratch(x.shape, np.int8), scale_slot=ctx.scratch((max(n, 1),), np.float32),
@@ -662,11 +810,18 @@ def _prepare_hybrid(ctx, geom, depthwise):
                      lo=np.float32(lo), hi=np.float32(hi))
 
 
-def _run_hybrid(d, ins, outs, scratch):
+def _bind_hybrid(d, ins, outs, scratch):
     q, scale, offset, acc = (scratch[d.q_slot], scratch[d.scale_slot], scratch[d.offset_slot],
                              scratch[d.acc_slot])
-    quantize_batches(ins[0].reshape(d.batches, d.per_batch), q.reshape(d.batches, d.per_batch), scale, offset,
-                     d.asymmetric)
-    d.accumulate(q, d.w, acc, d.geom, offset)
-    dequantize_acc(acc, d.bias, d.ch_scale, scale, outs[0].reshape(acc.shape), d.rows_per_batch, d.order,
-                   d.lo, d.hi)
+    d.quantize = (ins[0].reshape(d.batches, d.per_batch), q.reshape(d.batches, d.per_batch), scale, offset,
+                  d.asymmetric)
+    out = outs[0].reshape(acc.shape)
+    oh = max(d.geom[4], 1)
+    # a chunk's first row belongs to image r0 // oh: its scale is the first of batch_scale
+    d.chunks = with_parts([(q, d.w, acc, d.geom, offset, (r0, r1), d.bias, d.ch_scale, scale[r0 // oh:], out,
+                            d.rows_per_batch, d.order, d.lo, d.hi) for r0, r1 in d.spans])
+
+
+def _run_hybrid(d, ins, outs, scratch):
+    quantize_batches(*d.quantize)
+    run_chunks(CHUNK_CORES[d.accumulate][1], d.chunks)

@@ -14,17 +14,22 @@
   on the fly (symmetric, or asymmetric with FullyConnectedOptions.asymmetric_quantize_inputs),
   multiplied in int8 and scaled back to float in TFLite's float order (EvalHybridDense).
 Packed int4 weights and the shuffled uint8 weights format are rejected with a clear error.
+With num_threads > 1 a big enough op is cut into chunks (litert/threads.py): of output units
+while the weights outweigh the input rows (batch 1 only for the integer GEMM, whose output rows
+must stay contiguous), else of batch rows; the calling thread prepares the operands before.
 """
 from typing import NamedTuple
 
 import numpy as np
 
 from ..registry import register_builtin
+from ..threads import plan, run_chunks, with_parts
 from .common import (ACT_NAMES, ACT_NONE, ACT_RELU, ACT_RELU6, ACT_RELU_N1_TO_1, ACT_TANH,
                      float_activation_range, fused_activation, jit, quantized_activation_range)
 from .gemm import NR, gemm, pack_bias, pack_weights, panels
 from .matmul_int8 import (EPI_FC_DOUBLE, apply_activation, fc_scales, flip_sign, hybrid_finish, int_gemm,
                           is_zero, padded_rows, quantize_rows, row_sums, signed_view, weighted_row_sums)
+from .sync import chunk_end, chunk_start
 
 WEIGHTS_FORMAT_DEFAULT = 0
 INT4 = 17                      # TensorType code of packed 4-bit weights
@@ -94,6 +99,24 @@ def _check_bias(ctx, bias, units, *dtypes):
         ctx.check(bias.size == units, f"bias has {bias.size} elements, the weights {units} units")
 
 
+# One core's speed, to size the work split across threads (litert/threads.py), measured on the
+# development machine (x86-64, AVX-512): multiply-adds per us of the float GEMM and of int_gemm.
+# At batch 1 the weights are read once, from memory (a matrix-vector product): each then costs
+# about as much as GEMV_* multiply-adds (float: 1280x1000 weights in ~140 us inside MobileNetV2).
+GEMM_MACS_PER_US, GEMV_FLOAT = 100_000, 10
+INT_GEMM_MACS_PER_US, GEMV_INT = 40_000, 2
+
+
+def _spans(ctx, batch, units, k, us, align, any_batch):
+    """(r0, r1, c0, c1) per thread for an op of about `us` microseconds: batch rows r0..r1, output
+    units c0..c1. While the weights outweigh the input rows, the units (each thread reads part of
+    the weights; chunk boundaries multiples of `align`), else the rows. The integer GEMM writes
+    whole output rows: it cuts the units only at batch 1 (any_batch False)."""
+    if units >= batch and (any_batch or batch == 1):
+        return [(0, batch, c0, c1) for c0, c1 in plan(ctx.num_threads, units, us, align)]
+    return [(r0, r1, 0, units) for r0, r1 in plan(ctx.num_threads, batch, us, 4)]
+
+
 # -- float32 -----------------------------------------------------------------------------------
 def _prepare_float(ctx):
     x, w = ctx.inputs[0], ctx.inputs[1]
@@ -113,19 +136,50 @@ def _prepare_float(ctx):
         biases = ctx.persistent(packed_bias(None if bias is None else bias.data, units))
     else:
         biases = ctx.scratch((panels(units), NR), np.float32)
-    return "float", batch, k, units, weights, biases, np.float32(lo), np.float32(hi)
+    us = units * k * max(batch, GEMV_FLOAT) / GEMM_MACS_PER_US
+    return FloatFC("float", batch, k, units, weights, biases, np.float32(lo), np.float32(hi),
+                   _spans(ctx, batch, units, k, us, NR, True), [])
+
+
+class FloatFC(NamedTuple):
+    """What eval needs for a float FULLY_CONNECTED; an int is a scratch slot."""
+    kind: str
+    batch: int
+    k: int
+    units: int
+    weights: object           # packed [panels, k, NR], or a slot packed per invoke
+    biases: object            # packed [panels, NR], or a slot
+    lo: np.float32
+    hi: np.float32
+    spans: list               # (r0, r1, c0, c1) per thread
+    chunks: list              # gemm's arguments per span, made by bind
+
+
+def _bind_float(data, ins, outs, scratch):
+    _, batch, k, units, weights, biases, lo, hi, spans, chunks = data
+    weights = scratch[weights] if isinstance(weights, int) else weights
+    biases = scratch[biases] if isinstance(biases, int) else biases
+    x, out = ins[0].reshape(-1), outs[0].reshape(-1)
+    chunks[:] = with_parts([(r1 - r0, c1 - c0, k, x, r0 * k, k, weights[c0 // NR:-(-c1 // NR)],
+                             biases[c0 // NR:-(-c1 // NR)], out, r0 * units + c0, units, lo, hi)
+                            for r0, r1, c0, c1 in spans])
+
+
+@jit
+def float_chunk(m, n, k, x, x_off, ldx, weights, biases, out, out_off, ldo, lo, hi, sync, part):
+    """gemm on one chunk (batch rows, or units whose panels these weights hold), chunk `part` of
+    the op (sync.py)."""
+    if chunk_start(sync, part):
+        gemm(m, n, k, x, x_off, ldx, weights, biases, out, out_off, ldo, False, lo, hi)
+    chunk_end(sync, part)
 
 
 def _eval_float(data, ins, outs, scratch):
-    _, batch, k, units, weights, biases, lo, hi = data
-    if isinstance(weights, int):
-        weights = scratch[weights]
-        pack_weights(ins[1], weights)
-    if isinstance(biases, int):
-        biases = scratch[biases]
-        pack_bias(ins[2].reshape(units), biases)
-    gemm(batch, units, k, ins[0].reshape(-1), 0, k, weights, biases, outs[0].reshape(-1), 0, units,
-         False, lo, hi)
+    if isinstance(data.weights, int):
+        pack_weights(ins[1], scratch[data.weights])
+    if isinstance(data.biases, int):
+        pack_bias(ins[2].reshape(data.units), scratch[data.biases])
+    run_chunks(float_chunk, data.chunks)
 
 
 # -- integer -----------------------------------------------------------------------------------
@@ -199,13 +253,14 @@ def _prepare_integer(ctx):
     else:
         col_corr = ctx.scratch((units,), np.int64)
     scales = fc_scales(qx.scales[0], qw.scales if per_channel else np.repeat(qw.scales[:1], units), qo.scales[0])
+    spans = _spans(ctx, batch, units, k, units * k * max(batch, GEMV_INT) / INT_GEMM_MACS_PER_US, 4, False)
     return IntegerFC(
         "integer", batch, k, units, zp_x, zp_w, weights, col_corr, ctx.persistent(col_const.astype(np.int64)),
         row_corr=ctx.scratch((batch,), np.int64) if zp_w else ctx.persistent(np.zeros(batch, np.int64)),
         x_signed=ctx.scratch((batch, k), np.int8) if x.dtype == np.uint8 else None,
-        runtime_bias=bias is not None and not bias.is_constant, acc=ctx.scratch((4, n_pad), np.int64),
+        runtime_bias=bias is not None and not bias.is_constant, acc=ctx.scratch((len(spans), 4, n_pad), np.int64),
         wrap32=wrap32, scale=ctx.persistent(scales), zp_o=zp_o, lo=lo, hi=hi,
-        out_view=np.int8 if out.dtype == np.uint8 else None)
+        out_view=np.int8 if out.dtype == np.uint8 else None, spans=spans, chunks=[])
 
 
 class IntegerFC(NamedTuple):
@@ -229,6 +284,8 @@ class IntegerFC(NamedTuple):
     lo: int
     hi: int
     out_view: object          # np.int8 for a uint8 output, else None
+    spans: list               # (r0, r1, c0, c1) per thread (c0, c1 only with batch 1)
+    chunks: list              # int_gemm's arguments per span, made by bind
 
 
 def _int16_bias_is_int32(ctx, bias):
@@ -246,9 +303,53 @@ def _int16_bias_is_int32(ctx, bias):
     return False
 
 
+def _slot(value, scratch):
+    """An operand that is an array, or a scratch slot (an int) holding it."""
+    return scratch[value] if isinstance(value, int) else value
+
+
+def span_views(span, row_arrays, unit_arrays, outputs, weights):
+    """int_gemm's operands for one span (r0, r1, c0, c1), as views: batch rows r0..r1 of the
+    row_arrays (axis 0 is the batch row) and of the outputs [batch, units]; or, when the span
+    cuts the units (batch 1), units c0..c1 of the unit_arrays (axis 0 is the unit), of the
+    outputs (flattened: a [1, n] view stays contiguous) and of the weights [padded units, k]."""
+    r0, r1, c0, c1 = span
+    whole = c1 - c0 == outputs[0].shape[1]
+    rows = [a[r0:r1] for a in row_arrays]
+    units = unit_arrays if whole else [a[c0:c1] for a in unit_arrays]
+    w = weights if whole else weights[c0:c0 + padded_rows(c1 - c0)]
+    outs = [o[r0:r1] if whole else o.reshape(-1)[c0:c1].reshape(1, c1 - c0) for o in outputs]
+    return rows, w, units, outs
+
+
+def _bind_integer(data, ins, outs, scratch):
+    d = data
+    x = scratch[d.x_signed] if d.x_signed is not None else ins[0].reshape(d.batch, d.k)
+    out = outs[0].reshape(d.batch, d.units)
+    if d.out_view is not None:       # uint8 output written through an int8 view
+        out = out.view(d.out_view)
+    acc = scratch[d.acc]
+    chunks = []
+    for i, span in enumerate(d.spans):
+        (x_v, row_corr), w, (col_corr, scale), (out_v,) = span_views(
+            span, [x, _slot(d.row_corr, scratch)], [_slot(d.col_corr, scratch), d.scale], [out],
+            _slot(d.weights, scratch))
+        chunks.append((x_v, w, out_v, acc[i], col_corr, row_corr, EPI_FC_DOUBLE, d.wrap32, _I32_EMPTY, _I32_EMPTY,
+                       scale, d.zp_o, d.lo, d.hi))
+    d.chunks[:] = with_parts(chunks)
+
+
+@jit
+def integer_chunk(x, w, out, acc, col_corr, row_corr, kind, wrap32, mult, shift, scale, out_zp, lo, hi, sync, part):
+    """int_gemm on one chunk (views of its rows or units), chunk `part` of the op (sync.py)."""
+    if chunk_start(sync, part):
+        int_gemm(x, w, out, acc, col_corr, row_corr, kind, wrap32, mult, shift, scale, out_zp, lo, hi)
+    chunk_end(sync, part)
+
+
 def _eval_integer(data, ins, outs, scratch):
     (_, batch, k, units, zp_x, zp_w, weights, col_corr, col_const, row_corr, x_signed, runtime_bias,
-     acc, wrap32, scale, zp_o, lo, hi, out_view) = data     # IntegerFC
+     acc, wrap32, scale, zp_o, lo, hi, out_view, spans, chunks) = data     # IntegerFC
     x = ins[0].reshape(batch, k)
     if x_signed is not None:         # uint8 input: int8 minus 128
         x_signed = scratch[x_signed]
@@ -267,13 +368,8 @@ def _eval_integer(data, ins, outs, scratch):
         if runtime_bias:
             _add_bias(col_corr, ins[2].reshape(units))
     if isinstance(row_corr, int):
-        row_corr = scratch[row_corr]
-        weighted_row_sums(x, -zp_w, _EMPTY, row_corr)
-    out = outs[0].reshape(batch, units)
-    if out_view is not None:         # uint8 output written through an int8 view
-        out = out.view(out_view)
-    int_gemm(x, weights, out, scratch[acc], col_corr, row_corr, EPI_FC_DOUBLE, wrap32, _I32_EMPTY,
-             _I32_EMPTY, scale, zp_o, lo, hi)
+        weighted_row_sums(x, -zp_w, _EMPTY, scratch[row_corr])
+    run_chunks(integer_chunk, chunks)
 
 
 _EMPTY = np.zeros(0, np.int64)
@@ -333,11 +429,36 @@ def _prepare_hybrid(ctx):
     else:
         biases = None                  # read from ins[2]
     asymmetric = bool(getattr(ctx.options, "asymmetricQuantizeInputs", False))
-    return ("hybrid", batch, k, units, weights, w_sums, biases, ctx.persistent(col_scales), asymmetric,
-            act, np.float32(lo), np.float32(hi), ctx.scratch((batch, k), np.int8),
-            ctx.scratch((batch,), np.float32), ctx.scratch((batch,), np.int32),
-            ctx.scratch((batch, units), np.int32), ctx.scratch((4, n_pad), np.int64),
-            ctx.persistent(np.zeros(max(units, batch), np.int64)))
+    spans = _spans(ctx, batch, units, k, units * k * max(batch, GEMV_INT) / INT_GEMM_MACS_PER_US, 4, False)
+    return HybridFC("hybrid", batch, k, units, weights, w_sums, biases, ctx.persistent(col_scales), asymmetric,
+                    act, np.float32(lo), np.float32(hi), ctx.scratch((batch, k), np.int8),
+                    ctx.scratch((batch,), np.float32), ctx.scratch((batch,), np.int32),
+                    ctx.scratch((batch, units), np.int32), ctx.scratch((len(spans), 4, n_pad), np.int64),
+                    ctx.persistent(np.zeros(max(units, batch), np.int64)), spans, [])
+
+
+class HybridFC(NamedTuple):
+    """What eval needs for a hybrid FULLY_CONNECTED; an int is a scratch slot."""
+    kind: str
+    batch: int
+    k: int
+    units: int
+    weights: object           # int8 [padded units, k], or a slot loaded per invoke
+    w_sums: object            # int32 [units] row sums of the weights, or a slot
+    biases: object            # float32 [units], or None: read from the op's input 2
+    col_scales: np.ndarray    # float32 [units]
+    asymmetric: bool
+    act: int
+    lo: np.float32
+    hi: np.float32
+    q: int                    # slots: the input quantized, its scales and offsets per row,
+    sf: int                   # the int32 products, int_gemm's accumulators (one per span)
+    offsets: int
+    dots: int
+    acc: int
+    zeros: np.ndarray
+    spans: list               # (r0, r1, c0, c1) per thread (c0, c1 only with batch 1)
+    chunks: list              # _hybrid_chunk's arguments per span, made by bind
 
 
 def hybrid_activation(ctx, act):
@@ -348,26 +469,46 @@ def hybrid_activation(ctx, act):
     return float_activation_range(ctx, act)
 
 
+def _bind_hybrid(data, ins, outs, scratch):
+    d = data
+    biases = d.biases if d.biases is not None else ins[2].reshape(d.units)
+    out = outs[0].reshape(d.batch, d.units)
+    acc = scratch[d.acc]
+    chunks = []
+    for i, span in enumerate(d.spans):
+        (q, offsets, sf, row_zeros), w, (col_zeros, w_sums, col_scales, bias), (dots, out_v) = span_views(
+            span, [scratch[d.q], scratch[d.offsets], scratch[d.sf], d.zeros[:d.batch]],
+            [d.zeros[:d.units], _slot(d.w_sums, scratch), d.col_scales, biases], [scratch[d.dots], out],
+            _slot(d.weights, scratch))
+        chunks.append((q, w, dots, acc[i], col_zeros, row_zeros, w_sums, offsets, sf, col_scales, bias, out_v,
+                       d.act, d.lo, d.hi, _I32_EMPTY, _F64_EMPTY))
+    d.chunks[:] = with_parts(chunks)
+
+
+@jit
+def hybrid_chunk(q, weights, dots, acc, col_zeros, row_zeros, w_sums, offsets, sf, col_scales, biases, out, act,
+                 lo, hi, no_mult, no_scale, sync, part):
+    """One chunk's int8 products (views of its rows or units), then their float results; chunk
+    `part` of the op (sync.py)."""
+    if chunk_start(sync, part):
+        int_gemm(q, weights, dots, acc, col_zeros, row_zeros, 0, True, no_mult, no_mult, no_scale, 0,
+                 -(1 << 31), (1 << 31) - 1)
+        hybrid_finish(dots, w_sums, offsets, sf, col_scales, biases, out, act, lo, hi)
+    chunk_end(sync, part)
+
+
 def _eval_hybrid(data, ins, outs, scratch):
-    (_, batch, k, units, weights, w_sums, biases, col_scales, asymmetric, act, lo, hi, q, sf, offsets,
-     dots, acc, zeros) = data
-    x = ins[0].reshape(batch, k)
-    out = outs[0].reshape(batch, units)
-    if biases is None:
-        biases = ins[2].reshape(units)
-    if isinstance(weights, int):
-        weights = scratch[weights]
-        w_sums = scratch[w_sums]
-        _load_weights(ins[1], False, weights)
-        _row_sums32(ins[1], w_sums)
+    d = data
+    x = ins[0].reshape(d.batch, d.k)
+    if isinstance(d.weights, int):
+        _load_weights(ins[1], False, scratch[d.weights])
+        _row_sums32(ins[1], scratch[d.w_sums])
     if is_zero(x.reshape(-1)):       # as TFLite: the bias alone, activated
-        _fill_activated(out, biases, act, lo, hi)
+        biases = d.biases if d.biases is not None else ins[2].reshape(d.units)
+        _fill_activated(outs[0].reshape(d.batch, d.units), biases, d.act, d.lo, d.hi)
         return
-    q, sf, offsets, dots = scratch[q], scratch[sf], scratch[offsets], scratch[dots]
-    quantize_rows(x, q, sf, offsets, asymmetric)
-    int_gemm(q, weights, dots, scratch[acc], zeros[:units], zeros[:batch], 0, True, _I32_EMPTY, _I32_EMPTY,
-             _F64_EMPTY, 0, -(1 << 31), (1 << 31) - 1)
-    hybrid_finish(dots, w_sums, offsets, sf, col_scales, biases, out, act, lo, hi)
+    quantize_rows(x, scratch[d.q], scratch[d.sf], scratch[d.offsets], d.asymmetric)
+    run_chunks(hybrid_chunk, d.chunks)
 
 
 _I32_EMPTY = np.zeros(0, np.int32)
@@ -392,6 +533,11 @@ def _fill_activated(out, bias, act, lo, hi):
 
 # -- dispatch ----------------------------------------------------------------------------------
 EVALS = {"float": _eval_float, "integer": _eval_integer, "hybrid": _eval_hybrid}
+BINDS = {"float": _bind_float, "integer": _bind_integer, "hybrid": _bind_hybrid}
+
+
+def bind_fully_connected(data, ins, outs, scratch):
+    BINDS[data[0]](data, ins, outs, scratch)
 
 
 def eval_fully_connected(data, ins, outs, scratch):
@@ -401,4 +547,4 @@ def eval_fully_connected(data, ins, outs, scratch):
     EVALS[data[0]](data, ins, outs, scratch)
 
 
-register_builtin("FULLY_CONNECTED", prepare_fully_connected, eval_fully_connected)
+register_builtin("FULLY_CONNECTED", prepare_fully_connected, eval_fully_connected, bind=bind_fully_connected)

@@ -376,23 +376,19 @@ def load_params(par, rq, c0, count):
 
 
 @jit
-def gemm_q8(m, n, kq, a, a_off, lda, b, bias, rq, out, out_off, ldo, zp, lo, hi):
-    """out[out_off + i*ldo + j] = requantize(bias[j] + row i of a times column j of w) as int8.
-    a: int8 flat, row i at a_off + i*lda (4*kq bytes); b, bias, rq: from pack_weights_q8,
-    fold_bias and requant_params; zp, lo, hi: output zero point and clamp."""
+def gemm_q8(m, n, kq, a, a_off, lda, b, bias, rq, out, out_off, ldo, zp, lo, hi, q0, q1):
+    """out[out_off + i*ldo + j] = requantize(bias[j] + row i of a times column j of w) as int8,
+    for the output channels of panels q0..q1 (all: 0, panels(n)). a: int8 flat, row i at
+    a_off + i*lda (4*kq bytes); b, bias, rq: from pack_weights_q8, fold_bias and requant_params;
+    zp, lo, hi: output zero point and clamp."""
     par = carray(stack_i32(RQ_PANEL), (RQ_ROWS, NR))
-    for q in range(panels_of(bias)):
+    for q in range(q0, q1):
         c0 = q * NR
         shifted = load_params(par, rq, c0, NR)
         for i0 in range(0, m, MR):
             base = out_off + i0 * ldo + c0
             dot4_tile_q8(out, (base, base + ldo, base + 2 * ldo, base + 3 * ldo), m - i0, n - c0, a,
                          _rows(a_off, lda, i0, m), b, q * kq * QUAD * NR, kq, bias, c0, par, shifted, zp, lo, hi)
-
-
-@jit(inline="always")
-def panels_of(bias):
-    return bias.shape[0] // NR
 
 
 @jit(inline="always")
