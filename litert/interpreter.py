@@ -193,7 +193,6 @@ class Interpreter:
         self._run(self._runtimes[0])
 
     def _run(self, rt):
-        _set_threads(self._options.num_threads)
         rt.invoke(self._profile)
 
     def reset_all_variables(self):
@@ -439,14 +438,3 @@ def _sparsity_details(sp):
     return {"traversal_order": np.asarray(sp.traversalOrder if sp.traversalOrder is not None else [], np.int32),
             "block_map": np.asarray(sp.blockMap if sp.blockMap is not None else [], np.int32),
             "dim_metadata": dims}
-
-
-_threads_now = None
-
-
-def _set_threads(n):
-    global _threads_now
-    if n != _threads_now:
-        import numba
-        numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
-        _threads_now = n

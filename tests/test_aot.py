@@ -274,7 +274,7 @@ def test_runtime_does_not_import_aot():
 
 
 # -- every kernel core --------------------------------------------------------------------------
-F32, I8, U8, I32, I64, BOOL = np.float32, np.int8, np.uint8, np.int32, np.int64, np.bool_
+F32, I8, U8, I16, I32, I64, BOOL = np.float32, np.int8, np.uint8, np.int16, np.int32, np.int64, np.bool_
 Q8 = ([0.05], [3])
 
 
@@ -409,6 +409,24 @@ def quantized_models():
         _model("TRANSPOSE_CONV", [("const", np.array([1, 6, 6, 4], I32)), ("const", w_conv, qw),
                                   ("input", (1, 3, 3, 3), I8, Q8)], [((1, 6, 6, 4), I8, out8)],
                options("TransposeConvOptions", padding=0, strideW=2, strideH=2)),
+        # float transpose conv wide enough for packed panels
+        _model("TRANSPOSE_CONV", [("const", np.array([1, 6, 6, 16], I32)), ("const", np.ones((16, 3, 3, 3), F32)),
+                                  ("input", (1, 3, 3, 3), F32)], [((1, 6, 6, 16), F32)],
+               options("TransposeConvOptions", padding=0, strideW=2, strideH=2)),
+        # uint8 and 16x8 convolutions (the generic integer path)
+        _model("CONV_2D", [("input", (1, 5, 5, 3), U8, ([0.05], [128])), ("const", w_conv.astype(U8) + 120,
+                                                                         ([0.02], [128])),
+                           ("const", np.zeros(4, I32), ([0.001], [0]))], [((1, 5, 5, 4), U8, ([0.1], [127]))], conv),
+        _model("CONV_2D", [("input", (1, 5, 5, 3), I16, ([0.001], [0])), ("const", w_conv, qw),
+                           ("const", np.zeros(4, np.int64), ([0.00002] * 4, [0] * 4))],
+               [((1, 5, 5, 4), I16, ([0.002], [0]))], conv),
+        # hybrid depthwise and hybrid BATCH_MATMUL
+        _model("DEPTHWISE_CONV_2D", [("input", (1, 5, 5, 4), F32), ("const", np.ones((1, 3, 3, 4), I8),
+                                                                    ([0.02] * 4, [0] * 4, 3)),
+                                     ("const", np.zeros(4, F32))], [((1, 5, 5, 4), F32)],
+               options("DepthwiseConv2DOptions", padding=0, strideW=1, strideH=1, depthMultiplier=1)),
+        _model("BATCH_MATMUL", [("input", (2, 3, 8), F32), ("const", w8.T.copy(), ([0.02], [0]))],
+               [((2, 3, 4), F32)], options("BatchMatMulOptions")),
     ]
 
 

@@ -362,7 +362,14 @@ def pack_transpose(w, packed, dot):
     if dot:
         np.copyto(packed.reshape(taps, w.shape[0], w.shape[3]), w3.transpose(1, 0, 2))
         return
-    for t in range(taps):
+    pack_taps(w3, packed)
+
+
+@jit
+def pack_taps(w3, packed):
+    """Tap t of w3 [O, taps, I] into packed[t], as pack_weights does for one [O, I] matrix (the
+    strided tap views stay inside jitted code: cores take C-contiguous arrays)."""
+    for t in range(packed.shape[0]):
         pack_weights(w3[:, t, :], packed[t])
 
 
