@@ -27,7 +27,7 @@ for p in (ROOT, ROOT / "benchmarks"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
-from bench_vs_official import _models_dir, machine_info, make_inputs  # noqa: E402
+from bench_vs_official import machine_info, make_inputs, model_paths  # noqa: E402
 
 DEFAULT_MODELS = ["tf/mobilenet_v2_float32.tflite", "tf/mobilenet_v2_int8.tflite",
                   "tflm/mobilenet_v2_quantized_1x3x224x224.tflite",
@@ -156,18 +156,7 @@ def main(argv=None):
                         "official thread pools spin after a run, taking a core) go idle (default: 0)")
     p.add_argument("--json", metavar="OUT", help="save the results as JSON")
     args = p.parse_args(argv)
-    try:
-        import ai_edge_litert  # noqa: F401
-    except ImportError:
-        p.error("the official interpreter is not installed: pip install ai-edge-litert==2.3.0")
-    paths = []
-    if not args.no_defaults:
-        base = _models_dir()
-        if base is None:
-            print("note: the reference models directory is not here; pass model paths", file=sys.stderr)
-        else:
-            paths += [base / m for m in DEFAULT_MODELS if (base / m).is_file()]
-    paths += [Path(m) for m in args.models]
+    paths = model_paths(p, args, DEFAULT_MODELS)
     if not paths:
         p.error("no models to run")
     threads = sorted(set(args.threads))

@@ -278,6 +278,23 @@ def machine_info():
     return info
 
 
+def model_paths(parser, args, defaults):
+    """The official interpreter must be importable; the models to time: `defaults` (relative to the
+    reference models directory, when it is here) unless --no-defaults, then args.models."""
+    try:
+        import ai_edge_litert  # noqa: F401
+    except ImportError:
+        parser.error("the official interpreter is not installed: pip install ai-edge-litert==2.3.0")
+    paths = []
+    if not args.no_defaults:
+        base = _models_dir()
+        if base is None:
+            print("note: the reference models directory is not here; pass model paths", file=sys.stderr)
+        else:
+            paths += [base / m for m in defaults if (base / m).is_file()]
+    return paths + [Path(m) for m in args.models]
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("models", nargs="*", help="more .tflite files (float or integer)")
@@ -287,19 +304,7 @@ def main(argv=None):
     p.add_argument("--no-cold", action="store_true", help="skip the cold-start subprocesses")
     p.add_argument("--json", metavar="OUT", help="save all results as JSON")
     args = p.parse_args(argv)
-    try:
-        import ai_edge_litert  # noqa: F401
-    except ImportError:
-        p.error("the official interpreter is not installed: pip install ai-edge-litert==2.3.0")
-
-    paths = []
-    if not args.no_defaults:
-        base = _models_dir()
-        if base is None:
-            print("note: the reference models directory is not here; pass model paths", file=sys.stderr)
-        else:
-            paths += [base / m for m in DEFAULT_MODELS]
-    paths += [Path(m) for m in args.models]
+    paths = model_paths(p, args, DEFAULT_MODELS)
     if not paths:
         p.error("no models to benchmark")
     info = machine_info()

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from oneop import one_op_model, options, real_model
+from oneop import measure_invoke, one_op_model, options, real_model
 
 from litert import Interpreter, threads
 from litert.kernels.common import jit
@@ -459,28 +459,14 @@ def test_whole_model_same_with_two_threads(name, min_split):
 
 # -- no allocation --------------------------------------------------------------------------------
 def invoke_allocations(model, inputs, num_threads):
-    """oneop.invoke_allocations with num_threads: (numpy bytes still held after one invoke, peak
-    bytes of all Python allocations during it), after warm-up."""
-    import tracemalloc
+    """(chunks per op, numpy bytes still held after one invoke, peak bytes of all Python
+    allocations during it), after warm-up, with num_threads."""
     it = Interpreter(model_content=model, num_threads=num_threads)
     it.allocate_tensors()
     for d, x in zip(it.get_input_details(), inputs):
         it.set_tensor(d["index"], x)
-    it.invoke()
-    it.invoke()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.take_snapshot()
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        it.invoke()
-        peak = tracemalloc.get_traced_memory()[1] - base
-        after = tracemalloc.take_snapshot()
-    finally:
-        tracemalloc.stop()
-    domain = tracemalloc.DomainFilter(True, np.lib.tracemalloc_domain)
-    diff = after.filter_traces([domain]).compare_to(before.filter_traces([domain]), "traceback")
-    return chunks_of(it), sum(s.size_diff for s in diff if s.size_diff > 0), peak
+    held, peak = measure_invoke(it)
+    return chunks_of(it), held, peak
 
 
 @pytest.mark.parametrize("name", ["conv-float-3x3", "conv-float-runtime-weights", "conv-int8-3x3",
