@@ -367,10 +367,17 @@ def pack_transpose(w, packed, dot):
 
 @jit
 def pack_taps(w3, packed):
-    """Tap t of w3 [O, taps, I] into packed[t], as pack_weights does for one [O, I] matrix (the
-    strided tap views stay inside jitted code: cores take C-contiguous arrays)."""
-    for t in range(packed.shape[0]):
-        pack_weights(w3[:, t, :], packed[t])
+    """Tap t of w3 [O, taps, I] into packed[t] ([panels, I, NR]), as pack_weights lays out one
+    [O, I] matrix: packed[t, q, p, j] = w3[q*NR + j, t, p], zero past O. (Not pack_weights on a
+    tap's strided view: every signature of a core must take C-contiguous arrays.)"""
+    taps, panels, k, nr = packed.shape
+    n = w3.shape[0]
+    for t in range(taps):
+        for q in range(panels):
+            for p in range(k):
+                row = packed[t, q, p]
+                for j in range(nr):
+                    row[j] = w3[q * nr + j, t, p] if q * nr + j < n else 0.0
 
 
 def pack_grouped_bias(bias, packed, dot):
