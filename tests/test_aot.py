@@ -430,12 +430,45 @@ def quantized_models():
     ]
 
 
+def model_zoo():
+    """Models built by other test files' builders, for cores only those shapes reach: float and
+    hybrid SVDF, hybrid LSTM, FULLY_CONNECTED / BATCH_MATMUL with run-time integer weights, uint8
+    FULLY_CONNECTED, quantized comparisons."""
+    from test_batch_matmul import int_bmm_model
+    from test_compare import quant_model
+    from test_fully_connected import int_fc_model
+    from test_lstm_int import hybrid_lstm_model
+    from test_svdf import svdf_model
+    rng = np.random.default_rng(0)
+    wf = rng.uniform(-1, 1, (4, 6)).astype(F32)
+    wt = rng.uniform(-1, 1, (4, 3)).astype(F32)
+    w8 = rng.integers(-127, 128, (4, 8)).astype(I8)
+    return [
+        lambda: svdf_model(2, 6, 4, 3, 2, wf, wt, np.zeros(2, F32), act=0),
+        lambda: svdf_model(2, 6, 4, 3, 2, (wf * 100).astype(I8), (wt * 100).astype(I8), np.zeros(2, F32),
+                           act=0, q={"wf": (0.01, 0), "wt": (0.01, 0)}),
+        lambda: hybrid_lstm_model()[0],
+        lambda: hybrid_lstm_model(asymmetric=True)[0],
+        lambda: int_fc_model((2, 8), w8, ([0.02], [0]), np.zeros(4, I32), (2, 4), (0.1, 3), (0.2, -1),
+                             const_w=False, const_b=False),
+        lambda: int_fc_model((2, 8), w8.astype(np.int16).astype(U8), ([0.02], [100]), np.zeros(4, I32), (2, 4),
+                             (0.1, 3), (0.2, 7), x_type=U8),
+        lambda: int_bmm_model((2, 3, 8), (2, 8, 4), (2, 3, 4), (0.1, 3), (0.05, -2), (0.3, 1)),
+        lambda: quant_model("LESS", I8, (0.1, 3), (0.2, -5), (2, 3), (2, 3)),
+        # hybrid with run-time int8 weights: their row sums are taken at every invoke
+        lambda: one_op_model("FULLY_CONNECTED", [("input", (3, 8), F32), ("input", (4, 8), I8, ([0.02], [0], 0))],
+                             [((3, 4), F32)], options("FullyConnectedOptions", asymmetricQuantizeInputs=True)),
+        lambda: int_bmm_model((2, 3, 8), (2, 8, 4), (2, 3, 4), None, ([0.02], [0], 2), None, F32, I8, F32,
+                              False, False, True),
+    ]
+
+
 def all_models():
     models = []
     root = models_dir()
     if root is not None:
         models += sorted(root.rglob("*.tflite"))
-    for make in one_op_models():
+    for make in one_op_models() + model_zoo():
         try:
             models.append(make())
         except Exception as e:        # the builder refusing an entry must not hide the others
