@@ -24,10 +24,10 @@ How it runs (the int8 paths carry MobileNet-class models; gemm_int8.py has the m
 - int8 CONV_2D: the GEMM of gemm_int8 on rows of the input: a 1x1 convolution reads the input
   tensor in place (every pixel a row); any other gathers windows into scratch rows (im2col),
   where taps over the edge hold zp_in, so that the zero point folded into the bias stays exact.
-- int8/uint8 DEPTHWISE_CONV_2D with multiplier 1: LANES channels at a time along each output
-  row; a 3x3 window is one depthwise3x3_q8 block (zp_in folded into the bias; a window over the
-  edge is copied first, zp_in in its missing taps); other windows and the last channels take a
-  scalar loop that skips the missing taps.
+- int8/uint8 DEPTHWISE_CONV_2D with multiplier 1: LANES channels at a time, each block over
+  all the output rows; a 3x3 window is one depthwise3x3_q8 block (zp_in folded into the bias; in
+  a window over the edge the missing taps read a row of zp_in); other windows and the last
+  channels take a scalar loop that skips the missing taps.
 - the rest (uint8/int16 CONV_2D, depthwise multipliers > 1 and int16, every TRANSPOSE_CONV,
   hybrids): an int64 accumulation pass (conv_acc, depthwise_acc, transpose_acc) into scratch,
   then an output pass (requantize_acc, or dequantize_acc for hybrids).
@@ -47,13 +47,12 @@ from numba import carray
 from ..threads import per_chunk, plan, run_chunks, with_parts
 from .common import ACT_NAMES, float_activation_range, fused_activation, jit
 from .gemm_int8 import (LANES, NR, RQ_HALF, RQ_LANES, RQ_LEFT, RQ_MASK, RQ_MULT, RQ_RIGHT, RQ_ROWS, copy_bytes,
-                        depthwise3x3_q8, fold_bias, gemm_q8, load_params, pack_weights_q8, panels, quads,
+                        depthwise3x3_edge_q8, depthwise3x3_q8, fold_bias, gemm_q8, load_params, pack_weights_q8, panels, quads,
                         requant_params, requantize, shift_left, stack_i32)
 from .qmath import mbqm, mbqm_int64, quantize_multiplier, quantized_activation_bounds, wrap_int32
 from .sync import chunk_end, chunk_start
 
 COL_BYTES = 1 << 18              # im2col scratch budget: as many output rows per GEMM as fit
-TAPS_3X3 = 9 * LANES             # the weights of a 3x3 depthwise block, on the stack
 # One core's speed, to size the work split across threads (litert/threads.py), measured on the
 # development machine (x86-64, AVX-512 VNNI) on MobileNet-class layers: the int8 GEMM (multiply-adds,
 # outputs stored, im2col bytes gathered per us), the 8-bit depthwise (multiply-adds and rows of
@@ -63,6 +62,7 @@ Q8_OUTPUTS_PER_US = 11_000
 Q8_IM2COL_BYTES_PER_US = 3_500
 DW8_MACS_PER_US = 35_000
 DW8_ROW_BLOCKS_PER_US = 9
+TAPS_3X3 = 9 * LANES             # the weights of a 3x3 depthwise block, on the stack
 CONV_ACC_MACS_PER_US = 7_500
 DEPTHWISE_ACC_MACS_PER_US = 600
 TRANSPOSE_ACC_MACS_PER_US = 8_000
@@ -158,21 +158,22 @@ def _im2col_row(x, col, start, n, y, c0, cg, kp, fill, geom):
 
 
 @jit
-def depthwise_q8(x, w, bias, folded, rq, out, patch, geom, zp_in, zp_out, lo, hi, span, sync, part):
+def depthwise_q8(x, w, bias, folded, rq, out, fill, geom, zp_in, zp_out, lo, hi, span, sync, part):
     """8-bit DEPTHWISE_CONV_2D, multiplier 1. x [N,H,W,C], out [N,OH,OW,C], w [KH*KW, C] int32
-    (uint8: w - zp_w); folded = bias - zp_in * sum of the taps; patch: scratch [9*LANES] of x's type.
-    Channels go LANES at a time along each output row: a 3x3 window runs depthwise3x3_q8 with its
-    weights on the stack, reading the input in place, or, where it hangs over the edge, a copy
-    of the window with zp_in in the missing taps (so the folded bias stays exact).
+    (uint8: w - zp_w); folded = bias - zp_in * sum of the taps; fill: scratch [LANES] of x's type.
+    Channels go LANES at a time, each block over all the rows of the span (its requantization
+    parameters loaded once): a 3x3 window runs depthwise3x3_q8 reading the input and the weights
+    in place, or, where it hangs over the edge, depthwise3x3_edge_q8, whose missing taps read
+    `fill`, set to zp_in (so the folded bias stays exact).
     span = (start, stop, c_lo, c_hi): this call computes output rows start..stop of the N*OH,
     channels c_lo..c_hi (c_lo a multiple of LANES); chunk `part` of a split op (sync.py)."""
     if chunk_start(sync, part):
-        _depthwise_q8(x, w, bias, folded, rq, out, patch, geom, zp_in, zp_out, lo, hi, span)
+        _depthwise_q8(x, w, bias, folded, rq, out, fill, geom, zp_in, zp_out, lo, hi, span)
     chunk_end(sync, part)
 
 
 @jit
-def _depthwise_q8(x, w, bias, folded, rq, out, patch, geom, zp_in, zp_out, lo, hi, span):
+def _depthwise_q8(x, w, bias, folded, rq, out, fill, geom, zp_in, zp_out, lo, hi, span):
     n_batch, h, wd, c, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw = geom
     start, stop, c_lo, c_hi = span
     fast3x3 = kh == 3 and kw == 3
@@ -181,41 +182,46 @@ def _depthwise_q8(x, w, bias, folded, rq, out, patch, geom, zp_in, zp_out, lo, h
     ox_hi = max(ox_lo, min(ow, (wd - 1 - (kw - 1) * dw + pw) // sw + 1))
     par = carray(stack_i32(RQ_LANES), (RQ_ROWS, LANES))
     taps = carray(stack_i32(TAPS_3X3), (9, LANES))
-    for row in range(start, stop):
-        n = row // oh
-        y = row - n * oh
-        iy = y * sh - ph
-        rows_inside = iy >= 0 and iy + (kh - 1) * dh < h
-        for c0 in range(c_lo, c_hi, LANES):
-            cb = min(LANES, c_hi - c0)
-            shifted = load_params(par, rq, c0, cb)
-            if not (fast3x3 and cb == LANES):   # other windows, the last channels: scalar
+    for j in range(LANES):
+        fill[j] = zp_in
+    for c0 in range(c_lo, c_hi, LANES):
+        cb = min(LANES, c_hi - c0)
+        shifted = load_params(par, rq, c0, cb)
+        if not (fast3x3 and cb == LANES):   # other windows, the last channels: scalar
+            for row in range(start, stop):
+                n = row // oh
+                y = row - n * oh
                 for ox in range(ow):
-                    _depthwise_block(x, w, bias, par, shifted, out[n, y, ox], n, iy, ox * sw - pw, c0, cb,
+                    _depthwise_block(x, w, bias, par, shifted, out[n, y, ox], n, y * sh - ph, ox * sw - pw, c0, cb,
                                      geom, zp_in, zp_out, lo, hi)
-                continue
-            for t in range(9):
-                for j in range(LANES):
-                    taps[t, j] = w[t, c0 + j]
+            continue
+        for t in range(9):
+            for j in range(LANES):
+                taps[t, j] = w[t, c0 + j]
+        for row in range(start, stop):
+            n = row // oh
+            y = row - n * oh
+            iy = y * sh - ph
+            rows_inside = 0                     # bit i: window row i lies inside the image
+            for i in range(3):
+                if 0 <= iy + i * dh < h:
+                    rows_inside |= 1 << i
             dst = ((n * oh + y) * ow) * c + c0
+            origin = ((n * h + iy) * wd) * c + c0
             for ox in range(ow):
                 ix = ox * sw - pw
-                if rows_inside and ox_lo <= ox < ox_hi:
-                    depthwise3x3_q8(out, dst + ox * c, x, ((n * h + iy) * wd + ix) * c + c0, dw * c,
-                                    dh * wd * c, taps, folded, c0, par, shifted, zp_out, lo, hi)
+                if rows_inside == 7 and ox_lo <= ox < ox_hi:
+                    depthwise3x3_q8(out, dst + ox * c, x, origin + ix * c, dw * c, dh * wd * c, taps, folded,
+                                    c0, par, shifted, zp_out, lo, hi)
                     continue
-                for i in range(3):
-                    for k in range(3):
-                        yy = iy + i * dh
-                        xx = ix + k * dw
-                        tap0 = (3 * i + k) * LANES
-                        if 0 <= yy < h and 0 <= xx < wd:
-                            copy_bytes(patch, tap0, x, ((n * h + yy) * wd + xx) * c + c0, LANES)
-                        else:
-                            for j in range(LANES):
-                                patch[tap0 + j] = zp_in
-                depthwise3x3_q8(out, dst + ox * c, patch, 0, LANES, 3 * LANES, taps, folded, c0, par,
-                                shifted, zp_out, lo, hi)
+                inside = 0                      # bit 3i + k: tap (i, k) lies inside the image
+                for k in range(3):
+                    if 0 <= ix + k * dw < wd:
+                        for i in range(3):
+                            if rows_inside & (1 << i):
+                                inside |= 1 << (3 * i + k)
+                depthwise3x3_edge_q8(out, dst + ox * c, x, origin + ix * c, dw * c, dh * wd * c, taps, folded,
+                                     c0, par, shifted, zp_out, lo, hi, inside, fill)
 
 
 @jit(inline="always")
@@ -730,7 +736,7 @@ def prepare_quantized_depthwise(ctx, geom):
                      w=ctx.persistent(wt), bias=ctx.persistent(_wrap32(b)),
                      folded=ctx.persistent(_wrap32(b - zp_in * wt.astype(np.int64).sum(axis=0))),
                      rq=ctx.persistent(requant_params(mult, shift, o)),
-                     patch_slot=ctx.scratch((len(spans) * 9 * LANES,), x.dtype),
+                     fill_slot=ctx.scratch((len(spans) * LANES,), x.dtype),
                      zp_in=zp_in, zp_out=out.zero_point, lo=lo, hi=hi, spans=spans)
 
 
@@ -739,9 +745,9 @@ def _wrap32(values):
 
 
 def _bind_depthwise_8bit(d, ins, outs, scratch):
-    patches = per_chunk(scratch[d.patch_slot], len(d.spans))
-    d.chunks = with_parts([(ins[0], d.w, d.bias, d.folded, d.rq, outs[0], patch, d.geom, d.zp_in, d.zp_out, d.lo,
-                            d.hi, span) for span, patch in zip(d.spans, patches)])
+    fills = per_chunk(scratch[d.fill_slot], len(d.spans))
+    d.chunks = with_parts([(ins[0], d.w, d.bias, d.folded, d.rq, outs[0], fill, d.geom, d.zp_in, d.zp_out, d.lo,
+                            d.hi, span) for span, fill in zip(d.spans, fills)])
 
 
 def _run_depthwise_8bit(d, ins, outs, scratch):

@@ -267,34 +267,55 @@ def _as_bool(builder, flag):
     return builder.trunc(flag, ir.IntType(1)) if flag.type != ir.IntType(1) else flag
 
 
-@intrinsic
-def depthwise3x3_q8(typingctx, out, dst, x, origin, step_x, step_y, taps, folded, c0, par, shifted, zp, lo, hi):
-    """LANES channels (from c0) of one output pixel of an 8-bit 3x3 depthwise convolution whose
-    window lies inside the input: out[dst + j] = requantize(folded[c0 + j] + sum over the taps
-    (i, k) of x[origin + i*step_y + k*step_x + j] * taps[3i + k, j]); taps [9, LANES] and par
-    [RQ_ROWS, LANES] (on the stack); x int8 or uint8."""
-    sig = types.void(out, dst, x, origin, step_x, step_y, taps, folded, c0, par, shifted, zp, lo, hi)
-
+def _depthwise3x3_codegen(masked):
     def codegen(context, builder, signature, args):
-        out_v, dst_v, x_v, origin_v, sx, sy, taps_v, folded_v, c0_v, par_v, flag, zp_v, lo_v, hi_v = args
+        out_v, dst_v, x_v, origin_v, sx, sy, taps_v, folded_v, c0_v, par_v, flag, zp_v, lo_v, hi_v = args[:14]
         ty = signature.args
         x_p = _data_pointer(context, builder, ty[2], x_v)
         taps_p = _data_pointer(context, builder, ty[6], taps_v, I32)
         extend = builder.zext if ty[2].dtype == types.uint8 else builder.sext
         folded_p = _data_pointer(context, builder, ty[7], folded_v, I32)
+        if masked:
+            mask_v, fill_p = args[14], _data_pointer(context, builder, ty[15], args[15])
         acc = builder.load(_vec_ptr(builder, folded_p, c0_v), align=4)
         for i in range(3):
             for k in range(3):
+                t = 3 * i + k
                 off = builder.add(origin_v, builder.add(builder.mul(sy, _const(i)), builder.mul(sx, _const(k))))
-                xv = extend(builder.load(_vec_ptr(builder, x_p, off, V8), align=1), VEC)
-                wv = builder.load(_vec_ptr(builder, taps_p, _const((3 * i + k) * LANES)), align=4)
+                src = builder.gep(x_p, [off])
+                if masked:     # a tap off the image reads the zero-point row instead
+                    inside = builder.icmp_signed("!=", builder.and_(mask_v, _const(1 << t)), _const(0))
+                    src = builder.select(inside, src, fill_p)
+                xv = extend(builder.load(builder.bitcast(src, V8.as_pointer()), align=1), VEC)
+                wv = builder.load(_vec_ptr(builder, taps_p, _const(t * LANES)), align=4)
                 acc = builder.add(acc, builder.mul(xv, wv))
         shifted_v = _as_bool(builder, flag)
         par_p = _data_pointer(context, builder, ty[9], par_v, I32)
         q = _requantize_vec(builder, acc, _params(builder, par_p, 0, LANES), shifted_v, zp_v, lo_v, hi_v)
         builder.store(q, _vec_ptr(builder, _data_pointer(context, builder, ty[0], out_v), dst_v, V8), align=1)
         return context.get_dummy_value()
-    return sig, codegen
+    return codegen
+
+
+@intrinsic
+def depthwise3x3_q8(typingctx, out, dst, x, origin, step_x, step_y, taps, folded, c0, par, shifted, zp, lo, hi):
+    """LANES channels (from c0) of one output pixel of an 8-bit 3x3 depthwise convolution whose
+    window lies inside the input: out[dst + j] = requantize(folded[c0 + j] + sum over the taps
+    (i, k) of x[origin + i*step_y + k*step_x + j] * taps[3i + k, j]); taps [9, LANES] and par
+    [RQ_ROWS, LANES] on the stack (LLVM keeps them in registers across calls in a loop: stores to
+    the output cannot alias them); x int8 or uint8."""
+    sig = types.void(out, dst, x, origin, step_x, step_y, taps, folded, c0, par, shifted, zp, lo, hi)
+    return sig, _depthwise3x3_codegen(False)
+
+
+@intrinsic
+def depthwise3x3_edge_q8(typingctx, out, dst, x, origin, step_x, step_y, taps, folded, c0, par, shifted, zp, lo,
+                         hi, inside, fill):
+    """depthwise3x3_q8 for a window over the edge of the input: tap t = 3i + k reads x where bit t
+    of `inside` is set, else the LANES bytes of `fill` (the input zero point, so that the folded
+    bias stays exact); taps off the image are never read."""
+    sig = types.void(out, dst, x, origin, step_x, step_y, taps, folded, c0, par, shifted, zp, lo, hi, inside, fill)
+    return sig, _depthwise3x3_codegen(True)
 
 
 # -- prepare time ----------------------------------------------------------------------------
