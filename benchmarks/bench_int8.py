@@ -13,8 +13,9 @@ litert faster):
    output is also checked against the reference kernels' output (<name>.ref_output0.npy).
 2. Every CONV_2D / DEPTHWISE_CONV_2D of the model alone (a one-op model with the model's
    weights, fed the input the reference kernels gave it, from <name>.intermediates.npz when
-   present), litert against the official built-in kernels; summed per op type. This measures
-   the convolution family even while other ops of the model are missing.
+   present), litert against the official built-in kernels and XNNPACK; summed per op type. This
+   measures the convolution family even while other ops of the model are missing, and shows
+   which kind of layer keeps litert behind XNNPACK.
 """
 import argparse
 import json
@@ -80,8 +81,8 @@ def conv_inputs(model_path, model, op, rng):
 
 
 def time_convolutions(model_path, runs):
-    """{op type: {count, litert_median_ms, litert_min_ms, official_median_ms, official_min_ms}},
-    each the sum over that type's operators of per-operator medians / mins."""
+    """{op type: {count, <who>_median_ms, <who>_min_ms for who in litert, official (built-in),
+    xnnpack}}, each the sum over that type's operators of per-operator medians / mins."""
     from ai_edge_litert import interpreter as official
 
     import litert
@@ -97,19 +98,20 @@ def time_convolutions(model_path, runs):
         its = {"litert": litert.Interpreter(model_content=content, num_threads=1),
                "official": official.Interpreter(
                    model_content=content, num_threads=1,
-                   experimental_op_resolver_type=official.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)}
+                   experimental_op_resolver_type=official.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES),
+               "xnnpack": official.Interpreter(model_content=content, num_threads=1)}
         times = {k: [] for k in its}
         for it in its.values():
             it.allocate_tensors()
             it.set_tensor(it.get_input_details()[0]["index"], x)
             it.invoke()
+        names = list(its)
         for r in range(runs):
-            for name in (("litert", "official") if r % 2 else ("official", "litert")):
+            for name in names[r % 3:] + names[:r % 3]:     # rotate who goes first
                 t0 = time.perf_counter()
                 its[name].invoke()
                 times[name].append((time.perf_counter() - t0) * 1e3)
-        t = totals.setdefault(op.name, {"count": 0, "litert_median_ms": 0.0, "litert_min_ms": 0.0,
-                                        "official_median_ms": 0.0, "official_min_ms": 0.0})
+        t = totals.setdefault(op.name, {"count": 0, **{f"{k}_{s}_ms": 0.0 for k in its for s in ("median", "min")}})
         t["count"] += 1
         for name, v in times.items():
             t[f"{name}_median_ms"] += float(np.median(v))
@@ -138,18 +140,21 @@ def check_against_reference(model_path):
 
 def print_convolutions(name, totals):
     print(f"\n{name}: each convolution alone, summed per op type, ms (median / min); ratio = litert / "
-          "official built-in")
-    head = f"{'op':<20} {'count':>5} {'litert':>15} {'official built-in':>19} {'ratio':>13}"
+          "official")
+    head = (f"{'op':<20} {'count':>5} {'litert':>15} {'built-in':>15} {'ratio':>13} {'XNNPACK':>15} "
+            f"{'ratio':>13}")
     print(head)
     print("-" * len(head))
     rows = list(totals.items())
     if rows:
         rows.append(("all", {k: sum(t[k] for _, t in rows) for k in rows[0][1]}))
     for op, t in rows:
-        print(f"{op:<20} {t['count']:>5} {t['litert_median_ms']:>7.2f} / {t['litert_min_ms']:<5.2f} "
-              f"{t['official_median_ms']:>9.2f} / {t['official_min_ms']:<7.2f} "
-              f"{t['litert_median_ms'] / t['official_median_ms']:>5.2f} / "
-              f"{t['litert_min_ms'] / t['official_min_ms']:<5.2f}")
+        line = f"{op:<20} {t['count']:>5} {t['litert_median_ms']:>7.2f} / {t['litert_min_ms']:<5.2f}"
+        for who in ("official", "xnnpack"):
+            line += (f" {t[f'{who}_median_ms']:>7.2f} / {t[f'{who}_min_ms']:<5.2f}"
+                     f" {t['litert_median_ms'] / t[f'{who}_median_ms']:>5.2f} / "
+                     f"{t['litert_min_ms'] / t[f'{who}_min_ms']:<5.2f}")
+        print(line)
 
 
 def main(argv=None):
