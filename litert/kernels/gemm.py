@@ -143,6 +143,20 @@ def _tile(a, a_off, lda, i0, m, k, panel, bias, out, out_off, ldo, nv, accumulat
             acc[1, jj] += x1 * w[jj]
             acc[2, jj] += x2 * w[jj]
             acc[3, jj] += x3 * w[jj]
+    if rows == MR and nv == NR:
+        # a whole tile: constant indices and trip counts, so the clamped rows are stored straight
+        # from the registers (a loop over a run-time row count spills them to the stack first)
+        d0 = out_off + i0 * ldo
+        o0 = out[d0:d0 + NR]
+        o1 = out[d0 + ldo:d0 + ldo + NR]
+        o2 = out[d0 + 2 * ldo:d0 + 2 * ldo + NR]
+        o3 = out[d0 + 3 * ldo:d0 + 3 * ldo + NR]
+        for jj in range(NR):
+            o0[jj] = min(max(acc[0, jj], lo), hi)
+            o1[jj] = min(max(acc[1, jj], lo), hi)
+            o2[jj] = min(max(acc[2, jj], lo), hi)
+            o3[jj] = min(max(acc[3, jj], lo), hi)
+        return
     for r in range(rows):
         o = out[out_off + (i0 + r) * ldo:out_off + (i0 + r) * ldo + nv]
         t = acc[r]
