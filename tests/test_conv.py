@@ -118,6 +118,13 @@ DEPTHWISE_CASES = [
     ((1, 12, 10, 4), (3, 3), 1, 1, 2, SAME, RELU_N1_TO_1, True),
     ((1, 8, 13, 6), (2, 4), 2, 3, 2, VALID, NONE, True),
     ((1, 5, 5, 17), (5, 5), 1, 1, 1, SAME, NONE, True),
+    # 3x3, multiplier 1, channels a multiple of 16: the vector blocks (depthwise3x3_f32), with
+    # windows over every edge, strides, dilation and batches
+    ((2, 9, 8, 48), (3, 3), 1, 2, 1, SAME, RELU, True),
+    ((1, 12, 11, 16), (3, 3), 1, 1, 2, SAME, RELU_N1_TO_1, False),
+    ((1, 7, 10, 32), (3, 3), 1, 2, 2, VALID, NONE, True),
+    ((1, 3, 3, 16), (3, 3), 1, 1, 1, SAME, RELU6, True),
+    ((1, 2, 1, 32), (3, 3), 1, 2, 1, SAME, NONE, True),
 ]
 
 
@@ -133,6 +140,21 @@ def test_depthwise(case):
                    fusedActivationFunction=act)
     inputs = [("input", xs, F32), ("const", w)] + ([("const", b)] if has_bias else [])
     assert_same(one_op_model("DEPTHWISE_CONV_2D", inputs, [(out, F32)], opts, version=2), [x])
+
+
+def test_depthwise_nan_propagates():
+    # the clamp keeps a NaN (std::max / std::min order), in the vector blocks and at the edges
+    rng = np.random.default_rng(6)
+    x, w, b = rand(rng, (1, 5, 6, 32)), rand(rng, (1, 3, 3, 32)), rand(rng, (32,))
+    x[0, 2, 3, 5] = np.nan
+    x[0, 0, 0, 7] = np.nan
+    for act in (NONE, RELU):
+        opts = options("DepthwiseConv2DOptions", padding=SAME, strideH=1, strideW=1, depthMultiplier=1,
+                       fusedActivationFunction=act)
+        model = one_op_model("DEPTHWISE_CONV_2D", [("input", x.shape, F32), ("const", w), ("const", b)],
+                             [((1, 5, 6, 32), F32)], opts)
+        got = assert_same(model, [x])[0]
+        assert np.isnan(got).sum() == 9 + 4
 
 
 def test_depthwise_runtime_weights():

@@ -14,8 +14,12 @@ How they run fast:
   over the padding), as many rows per GEMM as fit in COL_FLOATS.
 - TRANSPOSE_CONV scatters: the output starts as the bias, then for each input row and filter tap
   one GEMM adds into the output pixels that tap reaches (output row stride = stride_w pixels).
-- DEPTHWISE_CONV_2D runs channels innermost (contiguous in input, weights and output); 3x3
-  windows inside the image take all nine taps in one pass, two output pixels at a time.
+- DEPTHWISE_CONV_2D 3x3 with multiplier 1 and C a multiple of FLANES (one vector register of
+  floats) goes FLANES channels at a time over all the output rows: one depthwise3x3_f32 call
+  (nine FMAs, the block's taps held in registers) per output pixel; a window over the edge reads
+  a row of zeros for its missing taps. Other depthwise convolutions run channels innermost
+  (contiguous in input, weights and output); 3x3 windows inside the image take all nine taps in
+  one pass, two output pixels at a time.
 - With num_threads > 1 an op big enough to pay for it is cut into chunks (litert/threads.py):
   output rows (pixels for a 1x1 CONV_2D at stride 1), output channels for a 1x1 CONV_2D whose
   weights outweigh its pixels and for the transposed convolutions. Each chunk computes its
@@ -25,6 +29,10 @@ How they run fast:
 import struct
 
 import numpy as np
+from llvmlite import ir
+from numba import carray, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from ..registry import register_builtin, register_custom_op
 from ..threads import per_chunk, plan, run_chunks, with_parts
@@ -32,7 +40,8 @@ from .common import (PADDING_SAME, PADDING_VALID, check_padding, conv_output_siz
                      float_activation_range, jit)
 from .conv_int8 import (QuantConv, prepare_quantized_conv2d, prepare_quantized_depthwise,
                         prepare_quantized_transpose)
-from .gemm import FAST, NR, gemm, gemm_nk, pack_bias, pack_weights, panels, use_dot
+from .gemm import FAST, NR, gemm, gemm_nk, pack_bias, pack_weights, panels, stack_f32, use_dot
+from .gemm_int8 import _const, _data_pointer
 from .sync import chunk_end, chunk_start
 
 NO_CLAMP = (np.float32(-np.inf), np.float32(np.inf))
@@ -45,6 +54,10 @@ GEMM_MACS_PER_US = 80_000
 IM2COL_FLOATS_PER_US = 2_000
 DEPTHWISE_MACS_PER_US, DEPTHWISE_PIXELS_PER_US = 32_000, 60
 TRANSPOSE_MACS_PER_US = 22_000
+FLANES = NR // 2                 # float32 lanes of one vector register (16 with AVX-512, else 8)
+FTAPS = 9 * FLANES               # a 3x3 depthwise block's weights, on the stack
+F32 = ir.FloatType()
+FVEC = ir.VectorType(F32, FLANES)
 
 
 # -- jitted cores ----------------------------------------------------------------------------
@@ -137,25 +150,30 @@ def _im2col_row(x, col, start, n, y, c0, cg, geom):
 
 
 @jit
-def depthwise_float(x, w, bias, out, geom, lo, hi, span, sync, part):
-    """x [N,H,W,C], out [N,OH,OW,C*M]; w [KH*KW, C*M]. Output channel c*M + m reads input
-    channel c. 3x3 windows inside the image go two output pixels per pass over the channels,
-    all nine taps at once (the pair shares weight loads, and input loads at stride 1).
+def depthwise_float(x, w, bias, out, zeros, geom, lo, hi, span, sync, part):
+    """x [N,H,W,C], out [N,OH,OW,C*M]; w [KH*KW, C*M]; zeros [FLANES]. Output channel c*M + m
+    reads input channel c. 3x3 windows, multiplier 1: FLANES channels at a time over all the
+    rows (depthwise3x3_f32, the block's taps in registers) when C is a multiple of FLANES, else
+    two output pixels per pass over the channels, all nine taps at once (the pair shares weight
+    loads, and input loads at stride 1).
     span = (start, stop): the output rows of the N*OH this call computes; chunk `part` of a split
     op (sync.py)."""
     if chunk_start(sync, part):
-        _depthwise_float(x, w, bias, out, geom, lo, hi, span)
+        _depthwise_float(x, w, bias, out, zeros, geom, lo, hi, span)
     chunk_end(sync, part)
 
 
 @jit(fastmath=FAST)
-def _depthwise_float(x, w, bias, out, geom, lo, hi, span):
+def _depthwise_float(x, w, bias, out, zeros, geom, lo, hi, span):
     n_batch, h, wd, c, oh, ow, o, kh, kw, sh, sw, dh, dw, ph, pw, mult = geom
     start, stop = span
     fast3x3 = kh == 3 and kw == 3 and mult == 1
     # output columns whose window lies inside the image: 0 <= ox*sw - pw and ox*sw - pw + 2*dw < wd
     ox_lo = min(ow, -(-pw // sw))
     ox_hi = max(ox_lo, min(ow, (wd - 1 - 2 * dw + pw) // sw + 1))
+    if fast3x3 and c % FLANES == 0:
+        _depthwise3x3_blocks(x, w, bias, out, zeros, geom, lo, hi, start, stop, ox_lo, ox_hi)
+        return
     for row in range(start, stop):
         n = row // oh
         y = row - n * oh
@@ -178,6 +196,98 @@ def _depthwise_float(x, w, bias, out, geom, lo, hi, span):
                                orow[ox], orow[ox], lo, hi)
         for ox in range(ox_hi, ow):
             _depthwise_pixel(x, w, bias, orow[ox], n, iy, ox * sw - pw, geom, lo, hi)
+
+
+@jit
+def _depthwise3x3_blocks(x, w, bias, out, zeros, geom, lo, hi, start, stop, ox_lo, ox_hi):
+    n_batch, h, wd, c, oh, ow, o, kh, kw, sh, sw, dh, dw, ph, pw, mult = geom
+    taps = carray(stack_f32(FTAPS), (9, FLANES))
+    for c0 in range(0, c, FLANES):
+        for t in range(9):
+            for j in range(FLANES):
+                taps[t, j] = w[t, c0 + j]
+        for row in range(start, stop):
+            n = row // oh
+            y = row - n * oh
+            iy = y * sh - ph
+            rows_inside = 0                     # bit i: window row i lies inside the image
+            for i in range(3):
+                if 0 <= iy + i * dh < h:
+                    rows_inside |= 1 << i
+            dst = ((n * oh + y) * ow) * c + c0
+            origin = ((n * h + iy) * wd) * c + c0
+            for ox in range(ow):
+                ix = ox * sw - pw
+                if rows_inside == 7 and ox_lo <= ox < ox_hi:
+                    depthwise3x3_f32(out, dst + ox * c, x, origin + ix * c, dw * c, dh * wd * c, taps, bias, c0,
+                                     lo, hi)
+                    continue
+                inside = 0                      # bit 3i + k: tap (i, k) lies inside the image
+                for k in range(3):
+                    if 0 <= ix + k * dw < wd:
+                        for i in range(3):
+                            if rows_inside & (1 << i):
+                                inside |= 1 << (3 * i + k)
+                depthwise3x3_edge_f32(out, dst + ox * c, x, origin + ix * c, dw * c, dh * wd * c, taps, bias, c0,
+                                      lo, hi, inside, zeros)
+
+
+def _depthwise3x3_f32_codegen(masked):
+    def codegen(context, builder, signature, args):
+        out_v, dst_v, x_v, origin_v, sx, sy, taps_v, bias_v, c0_v, lo_v, hi_v = args[:11]
+        ty = signature.args
+
+        def pointer(k, value):
+            return _data_pointer(context, builder, ty[k], value, F32)
+
+        def vector_at(base, offset):
+            return builder.bitcast(builder.gep(base, [offset]), FVEC.as_pointer())
+
+        x_p, taps_p = pointer(2, x_v), pointer(6, taps_v)
+        if masked:
+            mask_v, zeros_p = args[11], vector_at(pointer(12, args[12]), _const(0))
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(FVEC, [FVEC] * 3),
+                                             f"llvm.fma.v{FLANES}f32")
+        acc = builder.load(vector_at(pointer(7, bias_v), c0_v), align=4)
+        for i in range(3):
+            for k in range(3):
+                t = 3 * i + k
+                off = builder.add(origin_v, builder.add(builder.mul(sy, _const(i)), builder.mul(sx, _const(k))))
+                src = vector_at(x_p, off)
+                if masked:     # a tap off the image reads the zeros instead
+                    inside = builder.icmp_signed("!=", builder.and_(mask_v, _const(1 << t)), _const(0))
+                    src = builder.select(inside, src, zeros_p)
+                wv = builder.load(vector_at(taps_p, _const(t * FLANES)), align=4)
+                acc = builder.call(fma, [builder.load(src, align=4), wv, acc])
+        every = ir.Constant(ir.VectorType(ir.IntType(32), FLANES), [0] * FLANES)
+        first = _const(0, ir.IntType(32))
+        lo_s, hi_s = (builder.shuffle_vector(builder.insert_element(ir.Constant(FVEC, ir.Undefined), v, first),
+                                             ir.Constant(FVEC, ir.Undefined), every) for v in (lo_v, hi_v))
+        # max(acc, lo) then min(., hi) as std::max / std::min: a NaN stays a NaN
+        acc = builder.select(builder.fcmp_ordered("<", acc, lo_s), lo_s, acc)
+        acc = builder.select(builder.fcmp_ordered(">", acc, hi_s), hi_s, acc)
+        builder.store(acc, vector_at(pointer(0, out_v), dst_v), align=4)
+        return context.get_dummy_value()
+    return codegen
+
+
+@intrinsic
+def depthwise3x3_f32(typingctx, out, dst, x, origin, step_x, step_y, taps, bias, c0, lo, hi):
+    """FLANES channels (from c0) of one output pixel of a float32 3x3 depthwise convolution whose
+    window lies inside the input: out[dst + j] = clamp(bias[c0 + j] + sum over the taps (i, k) of
+    x[origin + i*step_y + k*step_x + j] * taps[3i + k, j], lo, hi), x and out read flat, one FMA
+    per tap. taps [9, FLANES] on the stack: LLVM keeps them in registers across the calls of a
+    loop (stores to the output cannot alias them)."""
+    sig = types.void(out, dst, x, origin, step_x, step_y, taps, bias, c0, lo, hi)
+    return sig, _depthwise3x3_f32_codegen(False)
+
+
+@intrinsic
+def depthwise3x3_edge_f32(typingctx, out, dst, x, origin, step_x, step_y, taps, bias, c0, lo, hi, inside, zeros):
+    """depthwise3x3_f32 for a window over the edge: tap t = 3i + k reads x where bit t of `inside`
+    is set, else `zeros` (FLANES float zeros), so a tap off the image is never read and adds 0."""
+    sig = types.void(out, dst, x, origin, step_x, step_y, taps, bias, c0, lo, hi, inside, zeros)
+    return sig, _depthwise3x3_f32_codegen(True)
 
 
 @jit(fastmath=FAST, inline="always")
@@ -287,7 +397,7 @@ class ConvData:
     thread, see litert/threads.py) and, once bound, one argument tuple per span."""
 
     __slots__ = ("geom", "weights", "bias", "weights_slot", "bias_slot", "col_slot", "lo", "hi",
-                 "dot", "spans", "chunks")
+                 "dot", "spans", "chunks", "zeros")
 
     def __init__(self, geom, lo, hi, dot=False):
         self.geom = tuple(int(v) for v in geom)
@@ -295,7 +405,7 @@ class ConvData:
         self.lo, self.hi = np.float32(lo), np.float32(hi)
         self.weights = self.bias = None
         self.weights_slot = self.bias_slot = self.col_slot = None
-        self.spans = self.chunks = None
+        self.spans = self.chunks = self.zeros = None
 
 
 def _float32_only(ctx, *specs):
@@ -532,6 +642,7 @@ def prepare_depthwise(ctx):
     if bias is None or bias.data is not None:
         data.bias = ctx.persistent(np.zeros(o, np.float32) if bias is None
                                    else np.array(bias.data, np.float32).reshape(-1))
+    data.zeros = ctx.persistent(np.zeros(FLANES, np.float32))
     us = n * oh * ow * (o * kh * kw / DEPTHWISE_MACS_PER_US + 1 / DEPTHWISE_PIXELS_PER_US)
     data.spans = plan(ctx.num_threads, n * oh, us)
     return data
@@ -544,7 +655,8 @@ def bind_depthwise(data, ins, outs, scratch):
     if w is None:   # run-time weights: read in place
         w = ins[1].reshape(ins[1].shape[1] * ins[1].shape[2], ins[1].shape[3])
     bias = data.bias if data.bias is not None else ins[2].reshape(-1)
-    data.chunks = with_parts([(ins[0], w, bias, outs[0], data.geom, data.lo, data.hi, span) for span in data.spans])
+    data.chunks = with_parts([(ins[0], w, bias, outs[0], data.zeros, data.geom, data.lo, data.hi, span)
+                              for span in data.spans])
 
 
 def eval_depthwise(data, ins, outs, scratch):
