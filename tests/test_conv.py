@@ -118,13 +118,16 @@ DEPTHWISE_CASES = [
     ((1, 12, 10, 4), (3, 3), 1, 1, 2, SAME, RELU_N1_TO_1, True),
     ((1, 8, 13, 6), (2, 4), 2, 3, 2, VALID, NONE, True),
     ((1, 5, 5, 17), (5, 5), 1, 1, 1, SAME, NONE, True),
-    # 3x3, multiplier 1, channels a multiple of 16: the vector blocks (depthwise3x3_f32), with
+    # 3x3, multiplier 1, channels a multiple of 16: the vector blocks (depthwise3x3_f32, AVX-512), with
     # windows over every edge, strides, dilation and batches
     ((2, 9, 8, 48), (3, 3), 1, 2, 1, SAME, RELU, True),
     ((1, 12, 11, 16), (3, 3), 1, 1, 2, SAME, RELU_N1_TO_1, False),
     ((1, 7, 10, 32), (3, 3), 1, 2, 2, VALID, NONE, True),
     ((1, 3, 3, 16), (3, 3), 1, 1, 1, SAME, RELU6, True),
     ((1, 2, 1, 32), (3, 3), 1, 2, 1, SAME, NONE, True),
+    # channels a multiple of 8 only: blocks half a register wide
+    ((1, 6, 7, 8), (3, 3), 1, 1, 1, VALID, RELU6, True),
+    ((2, 9, 10, 40), (3, 3), 1, 2, 2, SAME, RELU, True),
 ]
 
 

@@ -15,9 +15,9 @@ How they run fast:
 - TRANSPOSE_CONV scatters: the output starts as the bias, then for each input row and filter tap
   one GEMM adds into the output pixels that tap reaches (output row stride = stride_w pixels).
 - DEPTHWISE_CONV_2D 3x3 with multiplier 1 and C a multiple of FLANES (one vector register of
-  floats) goes FLANES channels at a time over all the output rows: one depthwise3x3_f32 call
-  (nine FMAs, the block's taps held in registers) per output pixel; a window over the edge reads
-  a row of zeros for its missing taps. Other depthwise convolutions run channels innermost
+  floats; else of half of it) goes a block of channels at a time over all the output rows: one
+  depthwise3x3_f32 call (nine FMAs, the block's taps held in registers) per output pixel; a
+  window over the edge reads a row of zeros for its missing taps. Other depthwise convolutions run channels innermost
   (contiguous in input, weights and output); 3x3 windows inside the image take all nine taps in
   one pass, two output pixels at a time.
 - With num_threads > 1 an op big enough to pay for it is cut into chunks (litert/threads.py):
@@ -55,9 +55,9 @@ IM2COL_FLOATS_PER_US = 2_000
 DEPTHWISE_MACS_PER_US, DEPTHWISE_PIXELS_PER_US = 32_000, 60
 TRANSPOSE_MACS_PER_US = 22_000
 FLANES = NR // 2                 # float32 lanes of one vector register (16 with AVX-512, else 8)
+HALF_LANES = FLANES // 2
 FTAPS = 9 * FLANES               # a 3x3 depthwise block's weights, on the stack
 F32 = ir.FloatType()
-FVEC = ir.VectorType(F32, FLANES)
 
 
 # -- jitted cores ----------------------------------------------------------------------------
@@ -152,10 +152,10 @@ def _im2col_row(x, col, start, n, y, c0, cg, geom):
 @jit
 def depthwise_float(x, w, bias, out, zeros, geom, lo, hi, span, sync, part):
     """x [N,H,W,C], out [N,OH,OW,C*M]; w [KH*KW, C*M]; zeros [FLANES]. Output channel c*M + m
-    reads input channel c. 3x3 windows, multiplier 1: FLANES channels at a time over all the
-    rows (depthwise3x3_f32, the block's taps in registers) when C is a multiple of FLANES, else
-    two output pixels per pass over the channels, all nine taps at once (the pair shares weight
-    loads, and input loads at stride 1).
+    reads input channel c. 3x3 windows, multiplier 1: blocks of FLANES (or HALF_LANES) channels
+    over all the rows (depthwise3x3_f32, the block's taps in registers) when C is a multiple of
+    HALF_LANES, else two output pixels per pass over the channels, all nine taps at once (the
+    pair shares weight loads, and input loads at stride 1).
     span = (start, stop): the output rows of the N*OH this call computes; chunk `part` of a split
     op (sync.py)."""
     if chunk_start(sync, part):
@@ -171,7 +171,7 @@ def _depthwise_float(x, w, bias, out, zeros, geom, lo, hi, span):
     # output columns whose window lies inside the image: 0 <= ox*sw - pw and ox*sw - pw + 2*dw < wd
     ox_lo = min(ow, -(-pw // sw))
     ox_hi = max(ox_lo, min(ow, (wd - 1 - 2 * dw + pw) // sw + 1))
-    if fast3x3 and c % FLANES == 0:
+    if fast3x3 and c % HALF_LANES == 0:
         _depthwise3x3_blocks(x, w, bias, out, zeros, geom, lo, hi, start, stop, ox_lo, ox_hi)
         return
     for row in range(start, stop):
@@ -200,39 +200,53 @@ def _depthwise_float(x, w, bias, out, zeros, geom, lo, hi, span):
 
 @jit
 def _depthwise3x3_blocks(x, w, bias, out, zeros, geom, lo, hi, start, stop, ox_lo, ox_hi):
+    c = geom[3]
+    if c % FLANES == 0:
+        for c0 in range(0, c, FLANES):
+            _depthwise3x3_block(x, w, bias, out, zeros, geom, lo, hi, start, stop, ox_lo, ox_hi, c0, FLANES)
+    else:                                   # C a multiple of HALF_LANES: blocks half as wide
+        for c0 in range(0, c, HALF_LANES):
+            _depthwise3x3_block(x, w, bias, out, zeros, geom, lo, hi, start, stop, ox_lo, ox_hi, c0, HALF_LANES)
+
+
+@jit(inline="always")
+def _depthwise3x3_block(x, w, bias, out, zeros, geom, lo, hi, start, stop, ox_lo, ox_hi, c0, lanes):
+    """Channels c0..c0+lanes over output rows start..stop; lanes: a constant (FLANES or
+    HALF_LANES), so the taps' loops have constant trip counts and the taps stay in registers."""
     n_batch, h, wd, c, oh, ow, o, kh, kw, sh, sw, dh, dw, ph, pw, mult = geom
-    taps = carray(stack_f32(FTAPS), (9, FLANES))
-    for c0 in range(0, c, FLANES):
-        for t in range(9):
-            for j in range(FLANES):
-                taps[t, j] = w[t, c0 + j]
-        for row in range(start, stop):
-            n = row // oh
-            y = row - n * oh
-            iy = y * sh - ph
-            rows_inside = 0                     # bit i: window row i lies inside the image
-            for i in range(3):
-                if 0 <= iy + i * dh < h:
-                    rows_inside |= 1 << i
-            dst = ((n * oh + y) * ow) * c + c0
-            origin = ((n * h + iy) * wd) * c + c0
-            for ox in range(ow):
-                ix = ox * sw - pw
-                if rows_inside == 7 and ox_lo <= ox < ox_hi:
-                    depthwise3x3_f32(out, dst + ox * c, x, origin + ix * c, dw * c, dh * wd * c, taps, bias, c0,
-                                     lo, hi)
-                    continue
-                inside = 0                      # bit 3i + k: tap (i, k) lies inside the image
-                for k in range(3):
-                    if 0 <= ix + k * dw < wd:
-                        for i in range(3):
-                            if rows_inside & (1 << i):
-                                inside |= 1 << (3 * i + k)
-                depthwise3x3_edge_f32(out, dst + ox * c, x, origin + ix * c, dw * c, dh * wd * c, taps, bias, c0,
-                                      lo, hi, inside, zeros)
+    taps = carray(stack_f32(FTAPS), (FTAPS,))   # [9, lanes]
+    for t in range(9):
+        for j in range(lanes):
+            taps[t * lanes + j] = w[t, c0 + j]
+    for row in range(start, stop):
+        n = row // oh
+        y = row - n * oh
+        iy = y * sh - ph
+        rows_inside = 0                     # bit i: window row i lies inside the image
+        for i in range(3):
+            if 0 <= iy + i * dh < h:
+                rows_inside |= 1 << i
+        dst = ((n * oh + y) * ow) * c + c0
+        origin = ((n * h + iy) * wd) * c + c0
+        for ox in range(ow):
+            ix = ox * sw - pw
+            if rows_inside == 7 and ox_lo <= ox < ox_hi:
+                depthwise3x3_f32(out, dst + ox * c, x, origin + ix * c, dw * c, dh * wd * c, taps, bias, c0, lo, hi,
+                                 lanes)
+                continue
+            inside = 0                      # bit 3i + k: tap (i, k) lies inside the image
+            for k in range(3):
+                if 0 <= ix + k * dw < wd:
+                    for i in range(3):
+                        if rows_inside & (1 << i):
+                            inside |= 1 << (3 * i + k)
+            depthwise3x3_edge_f32(out, dst + ox * c, x, origin + ix * c, dw * c, dh * wd * c, taps, bias, c0, lo, hi,
+                                  lanes, inside, zeros)
 
 
-def _depthwise3x3_f32_codegen(masked):
+def _depthwise3x3_f32_codegen(masked, lanes):
+    vec = ir.VectorType(F32, lanes)
+
     def codegen(context, builder, signature, args):
         out_v, dst_v, x_v, origin_v, sx, sy, taps_v, bias_v, c0_v, lo_v, hi_v = args[:11]
         ty = signature.args
@@ -241,13 +255,12 @@ def _depthwise3x3_f32_codegen(masked):
             return _data_pointer(context, builder, ty[k], value, F32)
 
         def vector_at(base, offset):
-            return builder.bitcast(builder.gep(base, [offset]), FVEC.as_pointer())
+            return builder.bitcast(builder.gep(base, [offset]), vec.as_pointer())
 
         x_p, taps_p = pointer(2, x_v), pointer(6, taps_v)
         if masked:
-            mask_v, zeros_p = args[11], vector_at(pointer(12, args[12]), _const(0))
-        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(FVEC, [FVEC] * 3),
-                                             f"llvm.fma.v{FLANES}f32")
+            mask_v, zeros_p = args[12], vector_at(pointer(13, args[13]), _const(0))
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3), f"llvm.fma.v{lanes}f32")
         acc = builder.load(vector_at(pointer(7, bias_v), c0_v), align=4)
         for i in range(3):
             for k in range(3):
@@ -257,12 +270,12 @@ def _depthwise3x3_f32_codegen(masked):
                 if masked:     # a tap off the image reads the zeros instead
                     inside = builder.icmp_signed("!=", builder.and_(mask_v, _const(1 << t)), _const(0))
                     src = builder.select(inside, src, zeros_p)
-                wv = builder.load(vector_at(taps_p, _const(t * FLANES)), align=4)
+                wv = builder.load(vector_at(taps_p, _const(t * lanes)), align=4)
                 acc = builder.call(fma, [builder.load(src, align=4), wv, acc])
-        every = ir.Constant(ir.VectorType(ir.IntType(32), FLANES), [0] * FLANES)
+        every = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
         first = _const(0, ir.IntType(32))
-        lo_s, hi_s = (builder.shuffle_vector(builder.insert_element(ir.Constant(FVEC, ir.Undefined), v, first),
-                                             ir.Constant(FVEC, ir.Undefined), every) for v in (lo_v, hi_v))
+        lo_s, hi_s = (builder.shuffle_vector(builder.insert_element(ir.Constant(vec, ir.Undefined), v, first),
+                                             ir.Constant(vec, ir.Undefined), every) for v in (lo_v, hi_v))
         # max(acc, lo) then min(., hi) as std::max / std::min: a NaN stays a NaN
         acc = builder.select(builder.fcmp_ordered("<", acc, lo_s), lo_s, acc)
         acc = builder.select(builder.fcmp_ordered(">", acc, hi_s), hi_s, acc)
@@ -271,23 +284,28 @@ def _depthwise3x3_f32_codegen(masked):
     return codegen
 
 
-@intrinsic
-def depthwise3x3_f32(typingctx, out, dst, x, origin, step_x, step_y, taps, bias, c0, lo, hi):
-    """FLANES channels (from c0) of one output pixel of a float32 3x3 depthwise convolution whose
-    window lies inside the input: out[dst + j] = clamp(bias[c0 + j] + sum over the taps (i, k) of
-    x[origin + i*step_y + k*step_x + j] * taps[3i + k, j], lo, hi), x and out read flat, one FMA
-    per tap. taps [9, FLANES] on the stack: LLVM keeps them in registers across the calls of a
-    loop (stores to the output cannot alias them)."""
-    sig = types.void(out, dst, x, origin, step_x, step_y, taps, bias, c0, lo, hi)
-    return sig, _depthwise3x3_f32_codegen(False)
+@intrinsic(prefer_literal=True)
+def depthwise3x3_f32(typingctx, out, dst, x, origin, step_x, step_y, taps, bias, c0, lo, hi, lanes):
+    """`lanes` (a literal: FLANES or HALF_LANES) channels from c0 of one output pixel of a float32
+    3x3 depthwise convolution whose window lies inside the input: out[dst + j] = clamp(bias[c0 + j]
+    + sum over the taps (i, k) of x[origin + i*step_y + k*step_x + j] * taps[(3i + k)*lanes + j],
+    lo, hi), x and out read flat, one FMA per tap. taps on the stack: LLVM keeps them in registers
+    across the calls of a loop (stores to the output cannot alias them)."""
+    if not isinstance(lanes, types.IntegerLiteral):
+        return None
+    sig = types.void(out, dst, x, origin, step_x, step_y, taps, bias, c0, lo, hi, lanes)
+    return sig, _depthwise3x3_f32_codegen(False, lanes.literal_value)
 
 
-@intrinsic
-def depthwise3x3_edge_f32(typingctx, out, dst, x, origin, step_x, step_y, taps, bias, c0, lo, hi, inside, zeros):
+@intrinsic(prefer_literal=True)
+def depthwise3x3_edge_f32(typingctx, out, dst, x, origin, step_x, step_y, taps, bias, c0, lo, hi, lanes, inside,
+                          zeros):
     """depthwise3x3_f32 for a window over the edge: tap t = 3i + k reads x where bit t of `inside`
-    is set, else `zeros` (FLANES float zeros), so a tap off the image is never read and adds 0."""
-    sig = types.void(out, dst, x, origin, step_x, step_y, taps, bias, c0, lo, hi, inside, zeros)
-    return sig, _depthwise3x3_f32_codegen(True)
+    is set, else `zeros` (float zeros), so a tap off the image is never read and adds 0."""
+    if not isinstance(lanes, types.IntegerLiteral):
+        return None
+    sig = types.void(out, dst, x, origin, step_x, step_y, taps, bias, c0, lo, hi, lanes, inside, zeros)
+    return sig, _depthwise3x3_f32_codegen(True, lanes.literal_value)
 
 
 @jit(fastmath=FAST, inline="always")
