@@ -4,12 +4,14 @@ product): out[i, :n] = clamp(bias + a[i, :k] @ B, lo, hi), on flat 1-D buffers.
 How gemm gets fast without BLAS (and stays compilable ahead of time, for aarch64 too):
 - B is packed once (pack_weights) into panels [ceil(n/NR), k, NR], zero-padded to whole panels,
   so one panel row is NR contiguous output channels.
-- A tile of MR=4 rows x NR columns accumulates over all of k in a small stack array (stack_f32:
+- A tile of MR=6 rows x NR columns accumulates over all of k in a small stack array (stack_f32:
   an alloca, not a heap buffer). Its loops have constant trip counts, so LLVM vectorizes them and
-  keeps the 4 x NR accumulators in vector registers for the whole k loop; per k step it loads
-  one panel row and broadcasts 4 values of A. The tile is stored once, clamped.
+  keeps the 6 x NR accumulators in vector registers for the whole k loop; per k step it loads
+  one panel row and broadcasts 6 values of A. The tile is stored once, clamped, straight from
+  the registers when it is whole.
 - NR is two vector registers wide: 32 floats where the target has AVX-512, else 16 (AVX2, NEON),
-  so the 4 x NR accumulators fit the register file either way.
+  so the 6 x NR accumulators (12 registers: enough independent FMAs to cover their latency;
+  4 rows measured 10% slower on MobileNetV2) fit the register file either way.
 Rows past m in the last tile repeat row m-1 and are not stored. For a handful of output columns
 (use_dot) gemm_nk takes B unpacked, output-major, and computes dot products instead.
 """
@@ -38,7 +40,7 @@ def _target_has_avx512():
 # Output channels per panel. Numba's on-disk cache is keyed by the CPU's features, which decide
 # this value, so a cached kernel always matches the packing done here.
 NR = 32 if _target_has_avx512() else 16
-MR = 4   # rows per tile (written out by hand in _tile: the register tile needs constant indices)
+MR = 6   # rows per tile (written out by hand in _tile: the register tile needs constant indices)
 TILE = MR * NR
 SMALL_B = 8192   # floats of packed B (32 KB) that fit L1 beside the rest
 
@@ -118,6 +120,8 @@ def _tile(a, a_off, lda, i0, m, k, panel, bias, out, out_off, ldo, nv, accumulat
         acc[1, jj] = bias[jj]
         acc[2, jj] = bias[jj]
         acc[3, jj] = bias[jj]
+        acc[4, jj] = bias[jj]
+        acc[5, jj] = bias[jj]
     if accumulate:
         for r in range(rows):
             o = out[out_off + (i0 + r) * ldo:out_off + (i0 + r) * ldo + nv]
@@ -128,21 +132,29 @@ def _tile(a, a_off, lda, i0, m, k, panel, bias, out, out_off, ldo, nv, accumulat
     s1 = a_off + min(i0 + 1, m - 1) * lda
     s2 = a_off + min(i0 + 2, m - 1) * lda
     s3 = a_off + min(i0 + 3, m - 1) * lda
+    s4 = a_off + min(i0 + 4, m - 1) * lda
+    s5 = a_off + min(i0 + 5, m - 1) * lda
     a0 = a[s0:s0 + k]
     a1 = a[s1:s1 + k]
     a2 = a[s2:s2 + k]
     a3 = a[s3:s3 + k]
+    a4 = a[s4:s4 + k]
+    a5 = a[s5:s5 + k]
     for p in range(k):
         w = panel[p]
         x0 = a0[p]
         x1 = a1[p]
         x2 = a2[p]
         x3 = a3[p]
+        x4 = a4[p]
+        x5 = a5[p]
         for jj in range(NR):
             acc[0, jj] += x0 * w[jj]
             acc[1, jj] += x1 * w[jj]
             acc[2, jj] += x2 * w[jj]
             acc[3, jj] += x3 * w[jj]
+            acc[4, jj] += x4 * w[jj]
+            acc[5, jj] += x5 * w[jj]
     if rows == MR and nv == NR:
         # a whole tile: constant indices and trip counts, so the clamped rows are stored straight
         # from the registers (a loop over a run-time row count spills them to the stack first)
@@ -151,11 +163,15 @@ def _tile(a, a_off, lda, i0, m, k, panel, bias, out, out_off, ldo, nv, accumulat
         o1 = out[d0 + ldo:d0 + ldo + NR]
         o2 = out[d0 + 2 * ldo:d0 + 2 * ldo + NR]
         o3 = out[d0 + 3 * ldo:d0 + 3 * ldo + NR]
+        o4 = out[d0 + 4 * ldo:d0 + 4 * ldo + NR]
+        o5 = out[d0 + 5 * ldo:d0 + 5 * ldo + NR]
         for jj in range(NR):
             o0[jj] = min(max(acc[0, jj], lo), hi)
             o1[jj] = min(max(acc[1, jj], lo), hi)
             o2[jj] = min(max(acc[2, jj], lo), hi)
             o3[jj] = min(max(acc[3, jj], lo), hi)
+            o4[jj] = min(max(acc[4, jj], lo), hi)
+            o5[jj] = min(max(acc[5, jj], lo), hi)
         return
     for r in range(rows):
         o = out[out_off + (i0 + r) * ldo:out_off + (i0 + r) * ldo + nv]
