@@ -101,6 +101,15 @@ def test_conv2d_int8(case):
     assert_same(model, [x])
 
 
+@pytest.mark.parametrize("channels", [1, 3, 7, 13, 15, 16, 17, 24, 31, 45])
+def test_conv2d_int8_every_tail_width(channels):
+    """Output channels that leave every count of bytes in the last vector of the last panel
+    (stored in pieces of 8, 4, 2 and 1); 7 rows, so the last row tile is partial too."""
+    rng = np.random.default_rng(channels)
+    model, x = conv_model(rng, I8, (1, 7, 1, 8), (channels, 1, 1, 8), (1, 1), (1, 1), SAME, NONE)
+    assert_same(model, [x])
+
+
 @pytest.mark.parametrize("per_channel,bias", [(False, True), (True, False)])
 def test_conv2d_int8_per_tensor_weights_and_no_bias(per_channel, bias):
     rng = np.random.default_rng(1)

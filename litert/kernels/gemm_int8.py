@@ -38,7 +38,7 @@ from numba.extending import intrinsic
 from .common import jit
 from .gemm import NR
 
-MR = 4                  # rows per tile (the micro-kernel takes four row offsets)
+MR = 6                  # rows per tile (the micro-kernel takes six row offsets)
 LANES = NR // 2         # int32 lanes per vector register: a panel is two vectors wide
 QUAD = 4                # reduction terms per lane per step
 RQ_MULT, RQ_LEFT, RQ_RIGHT, RQ_MASK, RQ_HALF = range(5)   # rows of requant_params
@@ -218,7 +218,8 @@ def _params(builder, par_p, first, width):
 
 def _store_bytes(builder, value, ptr, count):
     """Store the first `count` (run time) of the LANES bytes of `value` at ptr: all of them with
-    one vector store, fewer through a stack copy and a memcpy (the last panel's channels)."""
+    one vector store; fewer (the last panel's channels) from a stack copy in pieces of 8, 4, 2
+    and 1 bytes as the bits of count say (a memcpy call per row would cost more than the row)."""
     full = builder.icmp_signed(">=", count, _const(LANES))
     with builder.if_else(full, likely=True) as (whole, part):
         with whole:
@@ -226,7 +227,16 @@ def _store_bytes(builder, value, ptr, count):
         with part:
             buf = cgutils.alloca_once(builder, V8)
             builder.store(value, buf)
-            cgutils.raw_memcpy(builder, ptr, builder.bitcast(buf, I8.as_pointer()), count, 1)
+            src = builder.bitcast(buf, I8.as_pointer())
+            done = _const(0)
+            for size in (8, 4, 2, 1):
+                if size >= LANES:
+                    continue
+                word = ir.IntType(8 * size).as_pointer()
+                with builder.if_then(builder.icmp_signed("!=", builder.and_(count, _const(size)), _const(0))):
+                    piece = builder.load(builder.bitcast(builder.gep(src, [done]), word), align=1)
+                    builder.store(piece, builder.bitcast(builder.gep(ptr, [done]), word), align=1)
+                done = builder.add(done, builder.and_(count, _const(size)))
 
 
 @intrinsic
@@ -408,7 +418,8 @@ def gemm_q8(m, n, kq, a, a_off, lda, b, bias, rq, out, out_off, ldo, zp, lo, hi,
         shifted = load_params(par, rq, c0, NR)
         for i0 in range(0, m, MR):
             base = out_off + i0 * ldo + c0
-            dot4_tile_q8(out, (base, base + ldo, base + 2 * ldo, base + 3 * ldo), m - i0, n - c0, a,
+            dot4_tile_q8(out, (base, base + ldo, base + 2 * ldo, base + 3 * ldo, base + 4 * ldo, base + 5 * ldo),
+                         m - i0, n - c0, a,
                          _rows(a_off, lda, i0, m), b, q * kq * QUAD * NR, kq, bias, c0, par, shifted, zp, lo, hi)
 
 
@@ -416,4 +427,4 @@ def gemm_q8(m, n, kq, a, a_off, lda, b, bias, rq, out, out_off, ldo, zp, lo, hi,
 def _rows(a_off, lda, i0, m):
     """The offsets of the tile's MR rows; rows past m repeat row m-1 (computed, never stored)."""
     return (a_off + i0 * lda, a_off + min(i0 + 1, m - 1) * lda, a_off + min(i0 + 2, m - 1) * lda,
-            a_off + min(i0 + 3, m - 1) * lda)
+            a_off + min(i0 + 3, m - 1) * lda, a_off + min(i0 + 4, m - 1) * lda, a_off + min(i0 + 5, m - 1) * lda)
