@@ -22,13 +22,19 @@ def fused_activation(ctx):
     return int(getattr(ctx.options, "fusedActivationFunction", 0) or 0)
 
 
+FLOAT_MAX = float(np.finfo(np.float32).max)
+
+
 def float_activation_range(ctx, act=None):
-    """Clamp bounds for a float op's fused activation."""
+    """Clamp bounds for a float op's fused activation, as TFLite's CalculateActivationRange: no
+    activation and RELU are bounded by the largest float32, so an infinity comes out as
+    +-3.4028235e38, as it does from the official kernels (the hybrid kernels clamp otherwise:
+    fully_connected.hybrid_activation)."""
     act = fused_activation(ctx) if act is None else act
     if act == ACT_NONE:
-        return -np.inf, np.inf
+        return -FLOAT_MAX, FLOAT_MAX
     if act == ACT_RELU:
-        return 0.0, np.inf
+        return 0.0, FLOAT_MAX
     if act == ACT_RELU_N1_TO_1:
         return -1.0, 1.0
     if act == ACT_RELU6:

@@ -463,9 +463,12 @@ class HybridFC(NamedTuple):
 
 def hybrid_activation(ctx, act):
     """Hybrid kernels apply any of TFLite's float activations (ApplyActivationToVector): the
-    clamping ones and TANH here."""
-    if act == ACT_TANH:
+    clamping ones and TANH here. Unlike CalculateActivationRange, no activation and RELU leave
+    infinities alone."""
+    if act in (ACT_TANH, ACT_NONE):
         return -np.inf, np.inf
+    if act == ACT_RELU:
+        return 0.0, np.inf
     return float_activation_range(ctx, act)
 
 
