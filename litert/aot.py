@@ -271,7 +271,10 @@ class Jitted:
 
 def _is_dispatcher(obj):
     from numba.core.registry import CPUDispatcher
-    return isinstance(obj, CPUDispatcher)
+    try:
+        return isinstance(obj, CPUDispatcher)
+    except ReferenceError:     # a weakref.proxy whose object is gone (gc.get_objects() finds them)
+        return False
 
 
 def kernel_modules(package="litert.kernels"):

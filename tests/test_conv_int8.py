@@ -370,6 +370,33 @@ def test_branch_free_requantize_equals_mbqm():
     assert mismatches(xs, np.ascontiguousarray(rq), ss.astype(np.int32)) == 0
 
 
+def test_copy_bytes_every_length_and_offset():
+    """copy_bytes (im2col's runs): every length 0..80 (two overlapping words of 4, 8, 16 or 32
+    bytes, else llvm.memcpy) at odd offsets, on bytes and on float32 arrays (byte offsets), and
+    nothing outside the run is touched."""
+    from numba import njit
+
+    from litert.kernels.gemm_int8 import copy_bytes
+
+    @njit
+    def run(dst, dst_off, src, src_off, n):
+        copy_bytes(dst, dst_off, src, src_off, n)
+
+    src = np.arange(200, dtype=np.uint8)
+    for n in range(81):
+        for dst_off, src_off in ((0, 0), (3, 7), (13, 1)):
+            dst = np.full(120, 255, np.uint8)
+            run(dst, dst_off, src, src_off, n)
+            want = np.full(120, 255, np.uint8)
+            want[dst_off:dst_off + n] = src[src_off:src_off + n]
+            np.testing.assert_array_equal(dst, want, f"{n} bytes at {dst_off} from {src_off}")
+    x = np.arange(40, dtype=np.float32)
+    out = np.zeros(40, np.float32)
+    run(out, 4 * 5, x, 4 * 11, 4 * 9)       # 9 floats, as the float stem's im2col moves them
+    np.testing.assert_array_equal(out[5:14], x[11:20])
+    assert not out[:5].any() and not out[14:].any()
+
+
 def test_vector_requantize_equals_mbqm():
     """The micro-kernels' requantization (32-bit lanes, in IR), through depthwise3x3_q8 on an
     all-zero window, whose accumulators are then exactly the `folded` values given."""

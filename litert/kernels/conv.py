@@ -41,7 +41,7 @@ from .common import (PADDING_SAME, PADDING_VALID, check_padding, conv_output_siz
 from .conv_int8 import (QuantConv, prepare_quantized_conv2d, prepare_quantized_depthwise,
                         prepare_quantized_transpose)
 from .gemm import FAST, NR, gemm, gemm_nk, pack_bias, pack_weights, panels, stack_f32, use_dot
-from .gemm_int8 import _const, _data_pointer
+from .gemm_int8 import _const, _data_pointer, copy_bytes
 from .sync import chunk_end, chunk_start
 
 NO_CLAMP = (np.float32(-np.inf), np.float32(np.inf))
@@ -120,27 +120,31 @@ def _gemm(dot, m, c0, c1, k, a, a_off, lda, w, bias, out, out_off, ldo, lo, hi):
 @jit(inline="always")
 def _im2col_row(x, col, start, n, y, c0, cg, geom):
     """col[start + ox*K + (i*KW + j)*cg + ch] = x[n, iy, ix, c0 + ch] for output row y (K the
-    patch length), 0 where the window hangs over the padding."""
+    patch length), 0 where the window hangs over the padding. Kernel row by kernel row: where its
+    taps are contiguous in x (one group, no x dilation) and inside the image, one copy_bytes per
+    output pixel in a tight loop over the inner columns; the rest tap by tap."""
     n_batch, h, wd, c, oh, ow, o, kh, kw, sh, sw, dh, dw, ph, pw, groups, rows, dot = geom
     kg = kh * kw * cg
     run = kw * cg if dw == 1 and cg == c else cg   # taps along x that are contiguous in x
-    for ox in range(ow):
-        x0 = ox * sw - pw
-        for i in range(kh):
-            iy = y * sh - ph + i * dh
-            base = start + ox * kg + i * kw * cg
-            if run > cg and 0 <= iy < h and x0 >= 0 and x0 + kw <= wd:
-                src0 = ((n * h + iy) * wd + x0) * c
-                src = x[src0:src0 + run]
-                dst = col[base:base + run]
-                for e in range(run):
-                    dst[e] = src[e]
+    # output columns whose window lies inside the image horizontally
+    ox_lo = min(ow, -(-pw // sw))
+    ox_hi = max(ox_lo, min(ow, (wd - 1 - (kw - 1) * dw + pw) // sw + 1))
+    for i in range(kh):
+        iy = y * sh - ph + i * dh
+        base = start + i * kw * cg
+        inner_lo, inner_hi = (ox_lo, ox_hi) if run > cg and 0 <= iy < h else (0, 0)
+        src_row = ((n * h + iy) * wd) * c
+        for ox in range(inner_lo, inner_hi):   # byte offsets: 4 per float
+            copy_bytes(col, 4 * (base + ox * kg), x, 4 * (src_row + (ox * sw - pw) * c), 4 * run)
+        for ox in range(ow):
+            if inner_lo <= ox < inner_hi:
                 continue
+            x0 = ox * sw - pw
             for j in range(kw):
                 ix = x0 + j * dw
-                dst = col[base + j * cg:base + (j + 1) * cg]
+                dst = col[base + ox * kg + j * cg:base + ox * kg + (j + 1) * cg]
                 if 0 <= iy < h and 0 <= ix < wd:
-                    src0 = ((n * h + iy) * wd + ix) * c + c0
+                    src0 = src_row + ix * c + c0
                     src = x[src0:src0 + cg]
                     for ch in range(cg):
                         dst[ch] = src[ch]

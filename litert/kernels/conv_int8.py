@@ -132,27 +132,37 @@ def _conv2d_q8(x, w, bias, rq, out, col, geom, zp_in, zp_out, lo, hi, span):
 @jit(inline="always")
 def _im2col_row(x, col, start, n, y, c0, cg, kp, fill, geom):
     """col[start + ox*kp + (i*KW + j)*cg + ch] = x[n, iy, ix, c0 + ch] for output row y; `fill`
-    where the window hangs over the edge, 0 in the padding up to kp."""
+    where the window hangs over the edge, 0 in the padding up to kp. Kernel row by kernel row:
+    where its taps are contiguous in x (one group, no x dilation) and inside the image, one copy
+    per output pixel in a tight loop over the inner columns (the 3-channel stem's 9 bytes);
+    the rest tap by tap."""
     n_batch, h, wd, c, oh, ow, o, kh, kw, sh, sw, dh, dw, ph, pw, groups, rows, direct, kq = geom
     k = kh * kw * cg
     run = kw * cg if dw == 1 and cg == c else cg   # taps along x that are contiguous in x
-    for ox in range(ow):
-        x0 = ox * sw - pw
-        row = start + ox * kp
-        for i in range(kh):
-            iy = y * sh - ph + i * dh
-            base = row + i * kw * cg
-            if run > cg and 0 <= iy < h and x0 >= 0 and x0 + kw <= wd:
-                copy_bytes(col, base, x, ((n * h + iy) * wd + x0) * c, run)
+    # output columns whose window lies inside the image horizontally
+    ox_lo = min(ow, -(-pw // sw))
+    ox_hi = max(ox_lo, min(ow, (wd - 1 - (kw - 1) * dw + pw) // sw + 1))
+    for i in range(kh):
+        iy = y * sh - ph + i * dh
+        base = start + i * kw * cg
+        inner_lo, inner_hi = (ox_lo, ox_hi) if run > cg and 0 <= iy < h else (0, 0)
+        src_row = ((n * h + iy) * wd) * c
+        for ox in range(inner_lo, inner_hi):
+            copy_bytes(col, base + ox * kp, x, src_row + (ox * sw - pw) * c, run)
+        for ox in range(ow):
+            if inner_lo <= ox < inner_hi:
                 continue
+            x0 = ox * sw - pw
             for j in range(kw):
                 ix = x0 + j * dw
-                dst = base + j * cg
+                dst = base + ox * kp + j * cg
                 if 0 <= iy < h and 0 <= ix < wd:
-                    copy_bytes(col, dst, x, ((n * h + iy) * wd + ix) * c + c0, cg)
+                    copy_bytes(col, dst, x, src_row + ix * c + c0, cg)
                 else:
                     for ch in range(cg):
                         col[dst + ch] = fill
+    for ox in range(ow):
+        row = start + ox * kp
         for e in range(k, kp):
             col[row + e] = 0
 

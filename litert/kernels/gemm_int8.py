@@ -89,10 +89,11 @@ def _const(value, ty=I64):
 
 @intrinsic
 def copy_bytes(typingctx, dst, dst_off, src, src_off, count):
-    """dst[dst_off:dst_off + count] = src[src_off:src_off + count] for 1-byte arrays, the arrays
-    not overlapping. 4 to 16 bytes (im2col's runs of a few channels) move as two overlapping
-    unaligned loads and stores, other sizes through llvm.memcpy: a byte loop, or a memcpy call
-    per run, would cost more than the copy."""
+    """Copy `count` bytes from byte `src_off` of src's data to byte `dst_off` of dst's (any
+    element type: a float32 run passes 4x its offsets and length), the arrays not overlapping.
+    4 to 64 bytes (im2col's runs of a few channels) move as two overlapping unaligned loads and
+    stores of 4, 8, 16 or 32 bytes, other sizes through llvm.memcpy: a byte loop, or a memcpy
+    call per run, would cost more than the copy."""
     sig = types.void(dst, dst_off, src, src_off, count)
 
     def codegen(context, builder, signature, args):
@@ -100,21 +101,28 @@ def copy_bytes(typingctx, dst, dst_off, src, src_off, count):
         s = builder.gep(_data_pointer(context, builder, signature.args[2], args[2]), [args[3]])
         n = args[4]
 
-        def two_words(word):
-            size = _const(word.width // 8)
-            tail = builder.sub(n, size)
+        def two_words(word, size):
+            tail = builder.sub(n, _const(size))
             for off in (_const(0), tail):
                 value = builder.load(builder.bitcast(builder.gep(s, [off]), word.as_pointer()), align=1)
                 builder.store(value, builder.bitcast(builder.gep(d, [off]), word.as_pointer()), align=1)
 
-        small = builder.and_(builder.icmp_signed(">=", n, _const(4)), builder.icmp_signed("<=", n, _const(16)))
+        def by_size(sizes):
+            """Two words of the largest size <= n among `sizes` (n is at most twice it)."""
+            (word, size), rest = sizes[0], sizes[1:]
+            if not rest:
+                two_words(word, size)
+                return
+            with builder.if_else(builder.icmp_signed(">=", n, _const(size))) as (this, smaller):
+                with this:
+                    two_words(word, size)
+                with smaller:
+                    by_size(rest)
+
+        small = builder.and_(builder.icmp_signed(">=", n, _const(4)), builder.icmp_signed("<=", n, _const(64)))
         with builder.if_else(small, likely=True) as (then, otherwise):
             with then:
-                with builder.if_else(builder.icmp_signed(">=", n, _const(8))) as (eight, four):
-                    with eight:
-                        two_words(I64)
-                    with four:
-                        two_words(I32)
+                by_size([(ir.VectorType(I8, 32), 32), (ir.VectorType(I8, 16), 16), (I64, 8), (I32, 4)])
             with otherwise:
                 cgutils.raw_memcpy(builder, d, s, n, 1)
         return context.get_dummy_value()
