@@ -17,6 +17,37 @@ ACT_NAMES = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: 
 PADDING_SAME, PADDING_VALID = 0, 1
 
 
+# -- where a convolution window lies (inlined into the convolution cores) ----------------------
+@jit(inline="always")
+def inner_columns(out_w, in_w, k, stride, dilation, pad):
+    """[lo, hi): the output columns whose window of k taps lies inside the input's in_w columns."""
+    lo = min(out_w, -(-pad // stride))
+    return lo, max(lo, min(out_w, (in_w - 1 - (k - 1) * dilation + pad) // stride + 1))
+
+
+@jit(inline="always")
+def rows_inside3(iy, dilation, h):
+    """Bit i set where row i of a 3-row window starting at input row iy lies inside the h rows."""
+    bits = 0
+    for i in range(3):
+        if 0 <= iy + i * dilation < h:
+            bits |= 1 << i
+    return bits
+
+
+@jit(inline="always")
+def taps_inside3x3(rows_inside, ix, dilation, w):
+    """Bit 3i + k set where tap (i, k) of a 3x3 window lies inside the image: its row i in
+    rows_inside (rows_inside3) and its column ix + k*dilation inside the w columns."""
+    bits = 0
+    for k in range(3):
+        if 0 <= ix + k * dilation < w:
+            for i in range(3):
+                if rows_inside & (1 << i):
+                    bits |= 1 << (3 * i + k)
+    return bits
+
+
 def fused_activation(ctx):
     """The op's fused activation code (0 when the op has no options)."""
     return int(getattr(ctx.options, "fusedActivationFunction", 0) or 0)

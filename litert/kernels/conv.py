@@ -37,7 +37,7 @@ from numba.extending import intrinsic
 from ..registry import register_builtin, register_custom_op
 from ..threads import per_chunk, plan, run_chunks, with_parts
 from .common import (PADDING_SAME, PADDING_VALID, check_padding, conv_output_size, conv_padding,
-                     float_activation_range, jit)
+                     float_activation_range, inner_columns, jit, rows_inside3, taps_inside3x3)
 from .conv_int8 import (QuantConv, prepare_quantized_conv2d, prepare_quantized_depthwise,
                         prepare_quantized_transpose)
 from .gemm import FAST, NR, gemm, gemm_nk, pack_bias, pack_weights, panels, stack_f32, use_dot
@@ -126,9 +126,7 @@ def _im2col_row(x, col, start, n, y, c0, cg, geom):
     n_batch, h, wd, c, oh, ow, o, kh, kw, sh, sw, dh, dw, ph, pw, groups, rows, dot = geom
     kg = kh * kw * cg
     run = kw * cg if dw == 1 and cg == c else cg   # taps along x that are contiguous in x
-    # output columns whose window lies inside the image horizontally
-    ox_lo = min(ow, -(-pw // sw))
-    ox_hi = max(ox_lo, min(ow, (wd - 1 - (kw - 1) * dw + pw) // sw + 1))
+    ox_lo, ox_hi = inner_columns(ow, wd, kw, sw, dw, pw)   # windows inside the image horizontally
     for i in range(kh):
         iy = y * sh - ph + i * dh
         base = start + i * kw * cg
@@ -172,9 +170,7 @@ def _depthwise_float(x, w, bias, out, zeros, geom, lo, hi, span):
     n_batch, h, wd, c, oh, ow, o, kh, kw, sh, sw, dh, dw, ph, pw, mult = geom
     start, stop = span
     fast3x3 = kh == 3 and kw == 3 and mult == 1
-    # output columns whose window lies inside the image: 0 <= ox*sw - pw and ox*sw - pw + 2*dw < wd
-    ox_lo = min(ow, -(-pw // sw))
-    ox_hi = max(ox_lo, min(ow, (wd - 1 - 2 * dw + pw) // sw + 1))
+    ox_lo, ox_hi = inner_columns(ow, wd, 3, sw, dw, pw)    # 3x3 windows inside the image
     if fast3x3 and c % HALF_LANES == 0:
         _depthwise3x3_blocks(x, w, bias, out, zeros, geom, lo, hi, start, stop, ox_lo, ox_hi)
         return
@@ -226,10 +222,7 @@ def _depthwise3x3_block(x, w, bias, out, zeros, geom, lo, hi, start, stop, ox_lo
         n = row // oh
         y = row - n * oh
         iy = y * sh - ph
-        rows_inside = 0                     # bit i: window row i lies inside the image
-        for i in range(3):
-            if 0 <= iy + i * dh < h:
-                rows_inside |= 1 << i
+        rows_inside = rows_inside3(iy, dh, h)
         dst = ((n * oh + y) * ow) * c + c0
         origin = ((n * h + iy) * wd) * c + c0
         for ox in range(ow):
@@ -238,12 +231,7 @@ def _depthwise3x3_block(x, w, bias, out, zeros, geom, lo, hi, start, stop, ox_lo
                 depthwise3x3_f32(out, dst + ox * c, x, origin + ix * c, dw * c, dh * wd * c, taps, bias, c0, lo, hi,
                                  lanes)
                 continue
-            inside = 0                      # bit 3i + k: tap (i, k) lies inside the image
-            for k in range(3):
-                if 0 <= ix + k * dw < wd:
-                    for i in range(3):
-                        if rows_inside & (1 << i):
-                            inside |= 1 << (3 * i + k)
+            inside = taps_inside3x3(rows_inside, ix, dw, wd)
             depthwise3x3_edge_f32(out, dst + ox * c, x, origin + ix * c, dw * c, dh * wd * c, taps, bias, c0, lo, hi,
                                   lanes, inside, zeros)
 

@@ -45,10 +45,11 @@ import numpy as np
 from numba import carray
 
 from ..threads import per_chunk, plan, run_chunks, with_parts
-from .common import ACT_NAMES, float_activation_range, fused_activation, jit
+from .common import (ACT_NAMES, float_activation_range, fused_activation, inner_columns, jit, rows_inside3,
+                     taps_inside3x3)
 from .gemm_int8 import (LANES, NR, RQ_HALF, RQ_LANES, RQ_LEFT, RQ_MASK, RQ_MULT, RQ_RIGHT, RQ_ROWS, copy_bytes,
-                        depthwise3x3_edge_q8, depthwise3x3_q8, fold_bias, gemm_q8, load_params, pack_weights_q8, panels, quads,
-                        requant_params, requantize, shift_left, stack_i32)
+                        depthwise3x3_edge_q8, depthwise3x3_q8, fold_bias, gemm_q8, load_params, pack_weights_q8,
+                        panels, quads, requant_params, requantize, shift_left, stack_i32)
 from .qmath import mbqm, mbqm_int64, quantize_multiplier, quantized_activation_bounds, wrap_int32
 from .sync import chunk_end, chunk_start
 
@@ -139,9 +140,7 @@ def _im2col_row(x, col, start, n, y, c0, cg, kp, fill, geom):
     n_batch, h, wd, c, oh, ow, o, kh, kw, sh, sw, dh, dw, ph, pw, groups, rows, direct, kq = geom
     k = kh * kw * cg
     run = kw * cg if dw == 1 and cg == c else cg   # taps along x that are contiguous in x
-    # output columns whose window lies inside the image horizontally
-    ox_lo = min(ow, -(-pw // sw))
-    ox_hi = max(ox_lo, min(ow, (wd - 1 - (kw - 1) * dw + pw) // sw + 1))
+    ox_lo, ox_hi = inner_columns(ow, wd, kw, sw, dw, pw)   # windows inside the image horizontally
     for i in range(kh):
         iy = y * sh - ph + i * dh
         base = start + i * kw * cg
@@ -187,9 +186,7 @@ def _depthwise_q8(x, w, bias, folded, rq, out, fill, geom, zp_in, zp_out, lo, hi
     n_batch, h, wd, c, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw = geom
     start, stop, c_lo, c_hi = span
     fast3x3 = kh == 3 and kw == 3
-    # output columns whose window lies inside the image
-    ox_lo = min(ow, -(-pw // sw))
-    ox_hi = max(ox_lo, min(ow, (wd - 1 - (kw - 1) * dw + pw) // sw + 1))
+    ox_lo, ox_hi = inner_columns(ow, wd, kw, sw, dw, pw)   # windows inside the image horizontally
     par = carray(stack_i32(RQ_LANES), (RQ_ROWS, LANES))
     taps = carray(stack_i32(TAPS_3X3), (9, LANES))
     for j in range(LANES):
@@ -212,10 +209,7 @@ def _depthwise_q8(x, w, bias, folded, rq, out, fill, geom, zp_in, zp_out, lo, hi
             n = row // oh
             y = row - n * oh
             iy = y * sh - ph
-            rows_inside = 0                     # bit i: window row i lies inside the image
-            for i in range(3):
-                if 0 <= iy + i * dh < h:
-                    rows_inside |= 1 << i
+            rows_inside = rows_inside3(iy, dh, h)
             dst = ((n * oh + y) * ow) * c + c0
             origin = ((n * h + iy) * wd) * c + c0
             for ox in range(ow):
@@ -224,12 +218,7 @@ def _depthwise_q8(x, w, bias, folded, rq, out, fill, geom, zp_in, zp_out, lo, hi
                     depthwise3x3_q8(out, dst + ox * c, x, origin + ix * c, dw * c, dh * wd * c, taps, folded,
                                     c0, par, shifted, zp_out, lo, hi)
                     continue
-                inside = 0                      # bit 3i + k: tap (i, k) lies inside the image
-                for k in range(3):
-                    if 0 <= ix + k * dw < wd:
-                        for i in range(3):
-                            if rows_inside & (1 << i):
-                                inside |= 1 << (3 * i + k)
+                inside = taps_inside3x3(rows_inside, ix, dw, wd)
                 depthwise3x3_edge_q8(out, dst + ox * c, x, origin + ix * c, dw * c, dh * wd * c, taps, folded,
                                      c0, par, shifted, zp_out, lo, hi, inside, fill)
 
