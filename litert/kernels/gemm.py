@@ -28,33 +28,40 @@ from .common import jit
 FAST = {"contract", "reassoc", "nsz"}
 
 
-def _target_has_avx512():
-    """Whether numba compiles for a CPU with AVX-512 (numba's own choice of target features)."""
+def target_features():
+    """The CPU features numba compiles for (its own choice of target features), as a set."""
     feats = numba.config.CPU_FEATURES
     if feats is None:
         import llvmlite.binding as ll
         feats = ll.get_host_cpu_features().flatten()
-    return "+avx512f" in feats.split(",")
+    return set(feats.split(","))
 
 
 # Output channels per panel. Numba's on-disk cache is keyed by the CPU's features, which decide
 # this value, so a cached kernel always matches the packing done here.
-NR = 32 if _target_has_avx512() else 16
+NR = 32 if "+avx512f" in target_features() else 16
 MR = 6   # rows per tile (written out by hand in _tile: the register tile needs constant indices)
 TILE = MR * NR
 SMALL_B = 8192   # floats of packed B (32 KB) that fit L1 beside the rest
 
 
-@intrinsic(prefer_literal=True)
-def stack_f32(typingctx, size):
-    """A pointer to `size` float32s on the stack of the calling function (size: a literal)."""
-    if not isinstance(size, types.IntegerLiteral):
-        return None
-    n = size.literal_value
+def _stack_array(numba_type, llvm_type):
+    @intrinsic(prefer_literal=True)
+    def stack_array(typingctx, size):
+        if not isinstance(size, types.IntegerLiteral):
+            return None
+        n = size.literal_value
 
-    def codegen(context, builder, signature, args):
-        return cgutils.alloca_once(builder, ir.FloatType(), size=n)
-    return types.CPointer(types.float32)(size), codegen
+        def codegen(context, builder, signature, args):
+            return cgutils.alloca_once(builder, llvm_type, size=n)
+        return types.CPointer(numba_type)(size), codegen
+    stack_array.__doc__ = (f"A pointer to `size` {numba_type}s on the stack of the calling function (size: a "
+                           "literal).")
+    return stack_array
+
+
+stack_f32 = _stack_array(types.float32, ir.FloatType())
+stack_i32 = _stack_array(types.int32, ir.IntType(32))
 
 
 @jit

@@ -36,7 +36,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .common import jit
-from .gemm import NR
+from .gemm import NR, stack_i32, target_features
 
 MR = 6                  # rows per tile (the micro-kernel takes six row offsets)
 LANES = NR // 2         # int32 lanes per vector register: a panel is two vectors wide
@@ -47,28 +47,8 @@ RQ_PANEL = RQ_ROWS * NR       # stack sizes must be literals (stack_i32)
 RQ_LANES = RQ_ROWS * LANES
 
 
-def _target_features():
-    feats = numba.config.CPU_FEATURES
-    if feats is None:
-        import llvmlite.binding as ll
-        feats = ll.get_host_cpu_features().flatten()
-    return set(feats.split(","))
-
-
 # numba's on-disk cache is keyed by the CPU's features, which decide this flag (as gemm.NR).
-VNNI = NR == 32 and {"+avx512f", "+avx512bw", "+avx512vnni"} <= _target_features()
-
-
-@intrinsic(prefer_literal=True)
-def stack_i32(typingctx, size):
-    """A pointer to `size` int32s on the stack of the calling function (size: a literal)."""
-    if not isinstance(size, types.IntegerLiteral):
-        return None
-    n = size.literal_value
-
-    def codegen(context, builder, signature, args):
-        return cgutils.alloca_once(builder, ir.IntType(32), size=n)
-    return types.CPointer(types.int32)(size), codegen
+VNNI = NR == 32 and {"+avx512f", "+avx512bw", "+avx512vnni"} <= target_features()
 
 
 I8, I32, I64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
