@@ -31,35 +31,10 @@ for p in (ROOT, ROOT / "benchmarks"):
         sys.path.insert(0, str(p))
 
 from bench_vs_official import _models_dir, make_inputs, print_table, time_model  # noqa: E402
+from converter.builder import op_model  # noqa: E402
 
 DEFAULT_MODELS = ["tf/mobilenet_v2_int8.tflite", "tflm/mobilenet_v2_quantized_1x3x224x224.tflite"]
 CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
-
-
-def single_op_model(model, op):
-    """The model's operator `op` alone (its constant inputs copied, with quantization)."""
-    from converter.builder import GraphBuilder
-    sg = model.subgraphs[0]
-    b = GraphBuilder()
-
-    def quant(t):
-        q = t.quantization
-        return None if q is None else (q.scales, q.zero_points, q.quantized_dimension)
-
-    ins = []
-    for k, i in enumerate(op.inputs):
-        t = sg.tensors[i] if i >= 0 else None
-        if t is None:
-            ins.append(-1)
-        elif t.data is not None:
-            ins.append(b.const(f"c{k}", np.array(t.data), quant=quant(t)))
-        else:
-            ins.append(b.input("x", t.shape, t.dtype, quant(t)))
-    out = sg.tensors[op.outputs[0]]
-    y = b.tensor("y", out.shape, out.dtype, quant(out))
-    b.op(op.name, ins, [y], op.options, version=op.version)
-    b.output(y)
-    return b.build()
 
 
 def conv_inputs(model_path, model, op, rng):
@@ -93,7 +68,7 @@ def time_convolutions(model_path, runs):
     for op in model.subgraphs[0].operators:
         if op.name not in CONV_OPS:
             continue
-        content = single_op_model(model, op)
+        content = op_model(model.subgraphs[0], op)[0]
         x = conv_inputs(model_path, model, op, rng)
         its = {"litert": litert.Interpreter(model_content=content, num_threads=1),
                "official": official.Interpreter(

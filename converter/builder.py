@@ -162,3 +162,42 @@ class GraphBuilder:
         finally:
             for sg in self.subgraphs:
                 sg.inputs, sg.outputs = list(sg.inputs), list(sg.outputs)
+
+
+def op_model(subgraph, op, quantized_dims=None):
+    """Operator `op` of a loaded model's `subgraph` (litert.model) as a one-op model: its
+    tensors (shape, type, quantization, constant data, variables, intermediates) and options
+    copied; every non-constant, non-variable input becomes a graph input. quantized_dims
+    {input position: dimension} rewrites the quantized_dimension of those inputs (e.g. a
+    depthwise bias on dimension 3, which the official interpreter refuses, moved to 0).
+    Returns (model bytes, the original indices of the tensors fed as graph inputs)."""
+    b = GraphBuilder()
+    tensors, new, feeds = subgraph.tensors, {}, []
+
+    def quant(t, dim=None):
+        q = t.quantization
+        if q is None:
+            return None
+        return q.scales, q.zero_points, q.quantized_dimension if dim is None else dim
+
+    def copy(i, role, position=None):
+        if i < 0:
+            return -1
+        if i not in new:
+            t = tensors[i]
+            q = quant(t, (quantized_dims or {}).get(position))
+            if role == "input" and t.data is None and not t.is_variable:
+                new[i] = b.input(t.name or f"t{i}", t.shape, t.dtype, q)
+                feeds.append(i)
+            else:
+                data = None if t.data is None or t.sparsity is not None else np.array(t.data)
+                new[i] = b.tensor(t.name or f"t{i}", t.shape, t.dtype, q, data=data, variable=t.is_variable)
+        return new[i]
+
+    ins = [copy(i, "input", k) for k, i in enumerate(op.inputs)]
+    outs = [copy(i, "output") for i in op.outputs]
+    mids = [copy(i, "intermediate") for i in op.intermediates]
+    b.op(op.name, ins, outs, op.options, version=op.version, intermediates=mids or None,
+         custom_options=op.custom_options or None)
+    b.output(*outs)
+    return b.build(), feeds

@@ -2,7 +2,7 @@
 official interpreter (reference kernels by default), compare."""
 import numpy as np
 
-from converter.builder import GraphBuilder, options  # noqa: F401  (re-exported for tests)
+from converter.builder import GraphBuilder, op_model, options  # noqa: F401  (re-exported for tests)
 
 _official = None
 
@@ -84,42 +84,14 @@ def one_op_model(op, inputs, outputs, opts=None, version=1, custom_options=None)
 
 # -- ops cut out of real models -----------------------------------------------------------------
 
-def _quant(t):
-    q = t.quantization
-    return None if q is None else (q.scales, q.zero_points, q.quantized_dimension)
-
-
 def extract_op(path, op_index, subgraph=0):
-    """Operator op_index of the model at `path` as a one-op model: its tensors (shape, type,
-    quantization, constant data, variables, intermediates) and options copied.
+    """Operator op_index of the model at `path` as a one-op model (converter.builder.op_model).
     Returns (model bytes, the original indices of the tensors fed as graph inputs, the op)."""
     from litert.model import load_model
     sg = load_model(model_path=str(path)).subgraphs[subgraph]
     op = sg.operators[op_index]
-    b = GraphBuilder()
-    new, feeds = {}, []
-
-    def copy(i, role):
-        if i < 0:
-            return -1
-        if i not in new:
-            t = sg.tensors[i]
-            if role == "input" and t.data is None and not t.is_variable:
-                new[i] = b.input(t.name or f"t{i}", t.shape, t.dtype, _quant(t))
-                feeds.append(i)
-            else:
-                data = None if t.data is None or t.sparsity is not None else np.array(t.data)
-                new[i] = b.tensor(t.name or f"t{i}", t.shape, t.dtype, _quant(t), data=data,
-                                  variable=t.is_variable)
-        return new[i]
-
-    ins = [copy(i, "input") for i in op.inputs]
-    outs = [copy(i, "output") for i in op.outputs]
-    mids = [copy(i, "intermediate") for i in op.intermediates]
-    b.op(op.name, ins, outs, op.options, version=op.version, intermediates=mids or None,
-         custom_options=op.custom_options or None)
-    b.output(*outs)
-    return b.build(), feeds, op
+    model, feeds = op_model(sg, op)
+    return model, feeds, op
 
 
 def reference_values(path):

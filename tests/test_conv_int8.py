@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, models_dir
-from oneop import assert_same, one_op_model, options, run_litert, run_official
+from oneop import assert_same, one_op_model, op_model, options, run_litert, run_official
 
 SAME, VALID = 0, 1
 NONE, RELU, RELU_N1_TO_1, RELU6 = 0, 1, 2, 3
@@ -473,32 +473,8 @@ CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV")
 
 
 def single_op_model(model, op, bias_qdim=None):
-    """The model's operator `op` alone: its constant inputs (with their quantization), one graph
-    input for the activation, one output. bias_qdim rewrites the bias' quantized_dimension."""
-    from oneop import GraphBuilder
-    sg = model.subgraphs[0]
-    b = GraphBuilder()
-
-    def quant(t, qdim=None):
-        q = t.quantization
-        if q is None:
-            return None
-        return (q.scales, q.zero_points, q.quantized_dimension if qdim is None else qdim)
-
-    idx = []
-    for k, i in enumerate(op.inputs):
-        t = sg.tensors[i] if i >= 0 else None
-        if t is None:
-            idx.append(-1)
-        elif t.data is not None:
-            idx.append(b.const(f"c{k}", np.array(t.data), quant=quant(t, bias_qdim if k == 2 else None)))
-        else:
-            idx.append(b.input("x", t.shape, t.dtype, quant(t)))
-    out = sg.tensors[op.outputs[0]]
-    o = b.tensor("y", out.shape, out.dtype, quant(out))
-    b.op(op.name, idx, [o], op.options, version=op.version)
-    b.output(o)
-    return b.build()
+    """The model's operator `op` alone; bias_qdim rewrites the bias' quantized_dimension."""
+    return op_model(model.subgraphs[0], op, None if bias_qdim is None else {2: bias_qdim})[0]
 
 
 def model_or_skip(name):
