@@ -24,7 +24,7 @@ import numpy as np
 
 from ..registry import register_builtin
 from ..threads import plan, run_chunks, with_parts
-from .common import jit
+from .common import jit, require_quantization
 from .fully_connected import packed_bias, packed_weights
 from .gemm import NR, gemm, pack_weights, panels
 from .matmul_int8 import (EPI_MBQM32, EPI_MBQM64, EPI_RAW, hybrid_finish, int_gemm, padded_rows,
@@ -247,13 +247,6 @@ def _lhs_rows(data_lhs_t, lay_shape, ins, scratch):
     return lhs
 
 
-def _quantization(ctx, t, what):
-    q = t.quantization
-    ctx.check(q is not None and q.scales.size > 0,
-              f"{what} tensor {t.index} ({t.name!r}) has no quantization parameters")
-    return q
-
-
 # -- integer -----------------------------------------------------------------------------------
 def _prepare_integer(ctx):
     lhs, rhs = ctx.inputs
@@ -265,7 +258,7 @@ def _prepare_integer(ctx):
     zp_l = zp_r = zp_o = 0
     mult = shift = np.zeros(n, np.int32)
     if not raw:
-        ql, qr, qo = (_quantization(ctx, t, what) for t, what in ((lhs, "lhs"), (rhs, "rhs"), (out, "output")))
+        ql, qr, qo = (require_quantization(ctx, t, what) for t, what in ((lhs, "lhs"), (rhs, "rhs"), (out, "output")))
         zp_l, zp_r, zp_o = int(ql.zero_points[0]), int(qr.zero_points[0]), int(qo.zero_points[0])
         if lhs.dtype == np.int16:
             ctx.check(zp_l == 0 and zp_r == 0 and zp_o == 0,
@@ -354,7 +347,7 @@ def _prepare_hybrid(ctx):
     ctx.check_dtype(ctx.outputs[0], np.float32)
     lay = Layout(ctx)
     m, n, k = lay.m, lay.n, lay.k
-    qr = _quantization(ctx, rhs, "rhs")
+    qr = require_quantization(ctx, rhs, "rhs")
     if qr.scales.size > 1:
         n_axis = rhs.rank - (2 if lay.adj_y else 1)
         ctx.check(qr.quantized_dimension == n_axis and qr.scales.size == n,

@@ -48,6 +48,14 @@ def taps_inside3x3(rows_inside, ix, dilation, w):
     return bits
 
 
+def require_quantization(ctx, t, what):
+    """The quantization parameters of tensor t (a prepare-time spec), or a prepare error naming it."""
+    q = t.quantization
+    ctx.check(q is not None and q.scales.size > 0,
+              f"{what} tensor {t.index} ({t.name!r}) has no quantization parameters")
+    return q
+
+
 def fused_activation(ctx):
     """The op's fused activation code (0 when the op has no options)."""
     return int(getattr(ctx.options, "fusedActivationFunction", 0) or 0)

@@ -25,7 +25,8 @@ import numpy as np
 from ..registry import register_builtin
 from ..threads import plan, run_chunks, with_parts
 from .common import (ACT_NAMES, ACT_NONE, ACT_RELU, ACT_RELU6, ACT_RELU_N1_TO_1, ACT_TANH,
-                     float_activation_range, fused_activation, jit, quantized_activation_range)
+                     float_activation_range, fused_activation, jit, quantized_activation_range,
+                     require_quantization)
 from .gemm import NR, gemm, pack_bias, pack_weights, panels
 from .matmul_int8 import (EPI_FC_DOUBLE, apply_activation, fc_scales, flip_sign, hybrid_finish, int_gemm,
                           is_zero, padded_rows, quantize_rows, row_sums, signed_view, weighted_row_sums)
@@ -191,13 +192,6 @@ INTEGER_TYPES = {
 }
 
 
-def _quantization(ctx, t, what):
-    q = t.quantization
-    ctx.check(q is not None and q.scales.size > 0,
-              f"{what} tensor {t.index} ({t.name!r}) has no quantization parameters")
-    return q
-
-
 def _prepare_integer(ctx):
     x, w = ctx.inputs[0], ctx.inputs[1]
     bias, out = ctx.input(2), ctx.outputs[0]
@@ -205,7 +199,7 @@ def _prepare_integer(ctx):
     ctx.check_dtype(out, out_type)
     units, k = w.shape
     _check_bias(ctx, bias, units, *bias_types)
-    qx, qw, qo = (_quantization(ctx, t, what) for t, what in ((x, "input"), (w, "weights"), (out, "output")))
+    qx, qw, qo = (require_quantization(ctx, t, what) for t, what in ((x, "input"), (w, "weights"), (out, "output")))
     per_channel = qw.scales.size > 1
     if per_channel:
         ctx.check(x.dtype != np.uint8, "per-channel weights need int8 or int16 activations, not uint8")
@@ -402,7 +396,7 @@ def _prepare_hybrid(ctx):
     ctx.check_dtype(ctx.outputs[0], np.float32)
     units, k = w.shape
     _check_bias(ctx, bias, units, np.float32)
-    qw = _quantization(ctx, w, "weights")
+    qw = require_quantization(ctx, w, "weights")
     if qw.scales.size > 1:
         ctx.check(qw.scales.size == units and qw.quantized_dimension == 0,
                   f"{qw.scales.size} per-channel weight scales on dimension {qw.quantized_dimension}; "
